@@ -1,0 +1,134 @@
+"""Numpy-only k-nearest-neighbours over PCA codes: the prediction core shared by training and the function.
+
+The artifact is a plain ``.npz`` (no pickle), so loading it can never run code, and the
+function image needs numpy alone: importing scikit-learn would cost about a second of cold start.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+ARTIFACT_NAME = "model.npz"
+# Distance matrices are built in chunks of rows so a large batch stays within a small Lambda.
+_CHUNK_BYTES = 16 * 1024 * 1024
+_ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
+
+
+def quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Quantize each column to uint8; returns (codes, scale, offset) with values ~= codes * scale + offset."""
+    values = np.asarray(values, dtype=np.float32)
+    low = values.min(axis=0)
+    span = values.max(axis=0) - low
+    scale = np.where(span > 0, span / 255.0, 1.0).astype(np.float32)
+    codes = np.rint((values - low) / scale).clip(0, 255).astype(np.uint8)
+    return codes, scale, low.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class KnnModel:
+    """PCA projection plus distance- or uniform-weighted k-NN vote over uint8-quantized training codes."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    codes: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    labels: np.ndarray
+    classes: np.ndarray
+    k: int
+    weights: str = "distance"
+
+    def __post_init__(self) -> None:
+        if self.weights not in ("distance", "uniform"):
+            raise ValueError(f"weights must be 'distance' or 'uniform', got {self.weights!r}")
+        if not 1 <= self.k <= len(self.codes):
+            raise ValueError(f"k must be between 1 and {len(self.codes)}, got {self.k}")
+        # Derived once: dequantized training points and their squared norms for the distance expansion.
+        train = self.codes.astype(np.float32) * self.scale + self.offset
+        object.__setattr__(self, "_train", train)
+        object.__setattr__(self, "_train_sq", np.einsum("ij,ij->i", train, train))
+
+    @classmethod
+    def fit(
+        cls, pca_mean: np.ndarray, pca_components: np.ndarray, X: np.ndarray, y: np.ndarray, k: int, weights: str = "distance"
+    ) -> KnnModel:
+        """Build a model from a fitted PCA (mean, components) and labelled training rows."""
+        mean = np.asarray(pca_mean, dtype=np.float32)
+        components = np.asarray(pca_components, dtype=np.float32)
+        projected = (np.asarray(X, dtype=np.float32) - mean) @ components.T
+        codes, scale, offset = quantize(projected)
+        classes, labels = np.unique(np.asarray(y), return_inverse=True)
+        return cls(mean, components, codes, scale, offset, labels.astype(np.uint8), classes, int(k), weights)
+
+    @property
+    def n_features(self) -> int:
+        """Number of raw features (pixels) a row must have."""
+        return int(self.mean.shape[0])
+
+    def project(self, X: np.ndarray) -> np.ndarray:
+        """Map raw rows into PCA space as float32."""
+        return (np.asarray(X, dtype=np.float32) - self.mean) @ self.components.T
+
+    def kneighbors(self, X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Return (distances, indices) of the k nearest training points per row, nearest first."""
+        k = self.k if k is None else k
+        query = self.project(X)
+        train, train_sq = self._train, self._train_sq  # type: ignore[attr-defined]
+        chunk = max(1, _CHUNK_BYTES // (4 * len(train)))
+        dist = np.empty((len(query), k), dtype=np.float32)
+        idx = np.empty((len(query), k), dtype=np.intp)
+        for start in range(0, len(query), chunk):
+            q = query[start : start + chunk]
+            sq = train_sq[None, :] - 2.0 * (q @ train.T) + np.einsum("ij,ij->i", q, q)[:, None]
+            part = np.argpartition(sq, k - 1, axis=1)[:, :k] if k < len(train) else np.argsort(sq, axis=1)
+            part_sq = np.take_along_axis(sq, part, axis=1)
+            order = np.argsort(part_sq, axis=1, kind="stable")
+            idx[start : start + chunk] = np.take_along_axis(part, order, axis=1)
+            # The expansion can go slightly negative from rounding; a distance never is.
+            dist[start : start + chunk] = np.sqrt(np.maximum(np.take_along_axis(part_sq, order, axis=1), 0.0))
+        return dist, idx
+
+    def vote(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Weighted vote over the first k neighbours of each row; returns class labels."""
+        k = self.k if k is None else k
+        dist, idx = dist[:, :k], idx[:, :k]
+        if self.weights == "distance":
+            with np.errstate(divide="ignore"):
+                w = 1.0 / dist
+            # As scikit-learn does: an exact match outvotes everything else.
+            exact = np.isinf(w)
+            w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float32), w)
+        else:
+            w = np.ones_like(dist)
+        scores = np.zeros((len(idx), len(self.classes)), dtype=np.float64)
+        np.add.at(scores, (np.arange(len(idx))[:, None], self.labels[idx]), w)
+        return self.classes[scores.argmax(axis=1)]
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Predict a class label for each raw row."""
+        if len(X) == 0:
+            return self.classes[:0]
+        return self.vote(*self.kneighbors(X))
+
+    def save(self, file: str | Path | BinaryIO) -> None:
+        """Write the model as an uncompressed, pickle-free .npz (uint8 codes are already small)."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays["k"] = np.int64(self.k)
+        arrays["weights"] = np.str_(self.weights)
+        np.savez(file, **arrays)
+
+    @classmethod
+    def load(cls, file: str | Path | BinaryIO) -> KnnModel:
+        """Read a model written by save(); never unpickles."""
+        with np.load(file, allow_pickle=False) as data:
+            missing = [name for name in _ARRAYS if name not in data.files]
+            if missing:
+                raise ValueError(f"not a model artifact: arrays {missing} are missing")
+            fields = {name: data[name] for name in _ARRAYS}
+        fields["k"] = int(fields["k"])
+        fields["weights"] = str(fields["weights"])
+        return cls(**fields)
