@@ -1,0 +1,158 @@
+"""Turn request rows or S3 object bytes into a validated float32 batch, without ever unpickling."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import numpy as np
+
+from errors import BadRequest, InvalidRows, TooLarge, UnsupportedFormat
+
+SAFE_FORMATS = ".npy, .npz (array X), .csv or .json (a list of rows)"
+PICKLE_HELP = (
+    f"pickled data is never loaded; store the batch as {SAFE_FORMATS}. To convert the tutorial's joblib-pickled "
+    "DataFrame, load it where you trust it and run np.save('batch.npy', df.to_numpy(dtype='float32'))"
+)
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _json_rows(value: object, raw: bytes | str) -> np.ndarray:
+    """A JSON list of rows as a numeric array; strings, booleans, nulls and ragged rows are refused."""
+    if not isinstance(value, list):
+        raise InvalidRows("rows must be a JSON list of lists of numbers")
+    try:
+        array = np.array(value)
+    except (ValueError, TypeError):
+        raise InvalidRows("rows must all have the same length and hold only numbers") from None
+    if array.size and array.dtype.kind not in "iuf":
+        raise InvalidRows("rows must hold only numbers (no strings, booleans or nulls)")
+    # numpy reads JSON true/false as 1/0; once the array is numeric, no strings remain, so any such token is a boolean.
+    needle = (b"true", b"false") if isinstance(raw, bytes) else ("true", "false")
+    if array.dtype.kind == "i" and (needle[0] in raw or needle[1] in raw):
+        raise InvalidRows("rows must hold only numbers, not booleans")
+    return array
+
+
+def from_instances(instances: object, raw: bytes | str) -> np.ndarray:
+    """Rows sent inline as {"instances": [[...], ...]}."""
+    return _json_rows(instances, raw)
+
+
+def _load_npy(data: bytes) -> np.ndarray:
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = _HEADER_READERS[version]
+        _, _, dtype = read_header(stream)  # the header alone: the data is not touched yet
+    except Exception:
+        raise InvalidRows("not a valid .npy file (empty, truncated or corrupt); write it with np.save") from None
+    if dtype.hasobject or dtype.names is not None:
+        raise UnsupportedFormat(f"object or structured .npy arrays need pickle to load; {PICKLE_HELP}")
+    stream.seek(0)
+    try:
+        return np.load(stream, allow_pickle=False)
+    except Exception:
+        raise InvalidRows("not a valid .npy file (truncated or corrupt); write it with np.save") from None
+
+
+def _load_npz(data: bytes, max_bytes: int) -> np.ndarray:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = {info.filename: info for info in archive.infolist()}
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise InvalidRows("not a valid .npz file; write it with np.savez('batch.npz', X=rows)") from None
+    info = members.get("X.npy")
+    if info is None:
+        raise InvalidRows("the .npz has no array X; write it with np.savez('batch.npz', X=rows)")
+    # Decided from the declared size before decompressing anything: a zip bomb never inflates.
+    if info.file_size > max_bytes:
+        raise TooLarge(f"array X in the .npz is {info.file_size} bytes uncompressed; the limit is {max_bytes}")
+    try:
+        with archive.open(info) as member:
+            # Reading at most the declared size (+1 to detect a lying header) bounds memory even then.
+            inner = member.read(max_bytes + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        raise InvalidRows("the .npz is corrupt or uses an unsupported compression") from None
+    return _load_npy(inner)
+
+
+def _load_csv(data: bytes) -> np.ndarray:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidRows("the .csv is not UTF-8 text") from None
+    lines = text.splitlines()
+    first = lines[0].split(",") if lines else []
+    try:
+        [float(cell) for cell in first]
+    except ValueError:
+        lines = lines[1:]  # a header row
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise InvalidRows("the .csv has no rows")
+    try:
+        return np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
+    except ValueError:
+        raise InvalidRows("every .csv row must hold the same number of comma-separated numbers") from None
+
+
+def _load_json(data: bytes) -> np.ndarray:
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidRows("the .json object is not valid JSON; it must be a list of rows") from None
+    return _json_rows(value, data)
+
+
+def from_object(key: str, data: bytes, max_bytes: int) -> np.ndarray:
+    """Decode an S3 object by its key's suffix; pickles are refused by name and by content."""
+    suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
+    if suffix in _PICKLE_SUFFIXES or data[:1] == b"\x80":
+        raise UnsupportedFormat(PICKLE_HELP)
+    if suffix == ".npy":
+        return _load_npy(data)
+    if suffix == ".npz":
+        return _load_npz(data, max_bytes)
+    if suffix == ".csv":
+        return _load_csv(data)
+    if suffix == ".json":
+        return _load_json(data)
+    raise UnsupportedFormat(f"unsupported object format {suffix or '(no suffix)'!r}; use {SAFE_FORMATS}")
+
+
+def validate(array: np.ndarray, n_features: int, max_rows: int) -> np.ndarray:
+    """Check a batch against the model and the limits; returns it as float32 rows."""
+    if array.dtype.kind not in "iuf":
+        raise InvalidRows(f"rows must be numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise InvalidRows(f"rows must form a 2-D batch (rows x {n_features}), got shape {array.shape}; "
+                          "wrap a single row in a list")
+    if array.shape[0] == 0:
+        raise InvalidRows("the batch is empty; send at least one row")
+    if array.shape[0] > max_rows:
+        raise TooLarge(f"{array.shape[0]} rows is over the limit of {max_rows}; split the batch")
+    if array.shape[1] != n_features:
+        raise InvalidRows(f"each row must have {n_features} features, got {array.shape[1]}")
+    rows = array.astype(np.float32, copy=False)
+    if not np.isfinite(rows).all():
+        raise InvalidRows("rows contain NaN or infinite values")
+    if rows.min() < 0 or rows.max() > 255:
+        raise InvalidRows("pixel values must be between 0 and 255")
+    return rows
+
+
+def parse_body(body: str) -> dict:
+    """The request body as a JSON object."""
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise BadRequest("the JSON body is nested too deeply") from None
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    if not isinstance(value, dict):
+        raise BadRequest('the body must be a JSON object: {"bucket": ..., "key": ...} or {"instances": [[...]]}')
+    return value
+
