@@ -79,17 +79,22 @@ def _load_npz(data: bytes, max_bytes: int) -> np.ndarray:
     return _load_npy(inner)
 
 
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
 def _load_csv(data: bytes) -> np.ndarray:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidRows("the .csv is not UTF-8 text") from None
     lines = text.splitlines()
-    first = lines[0].split(",") if lines else []
-    try:
-        [float(cell) for cell in first]
-    except ValueError:
-        lines = lines[1:]  # a header row
+    if lines and not any(_is_number(cell) for cell in lines[0].split(",")):
+        lines = lines[1:]  # a header row: names only, no numbers
     lines = [line for line in lines if line.strip()]
     if not lines:
         raise InvalidRows("the .csv has no rows")
@@ -127,11 +132,11 @@ def validate(array: np.ndarray, n_features: int, max_rows: int) -> np.ndarray:
     """Check a batch against the model and the limits; returns it as float32 rows."""
     if array.dtype.kind not in "iuf":
         raise InvalidRows(f"rows must be numbers, got dtype {array.dtype}")
+    if array.size == 0:
+        raise InvalidRows("the batch is empty; send at least one row")
     if array.ndim != 2:
         raise InvalidRows(f"rows must form a 2-D batch (rows x {n_features}), got shape {array.shape}; "
                           "wrap a single row in a list")
-    if array.shape[0] == 0:
-        raise InvalidRows("the batch is empty; send at least one row")
     if array.shape[0] > max_rows:
         raise TooLarge(f"{array.shape[0]} rows is over the limit of {max_rows}; split the batch")
     if array.shape[1] != n_features:
