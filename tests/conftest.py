@@ -97,3 +97,35 @@ class LambdaContext:
 
 
 # ---------------------------------------------------------------- component (Pulumi mocks)
+
+
+# ---------------------------------------------------------------- local API
+@pytest.fixture(scope="session")
+def local_api(model_dir: Path) -> Iterator[dict[str, str]]:
+    """`python -m function.local` running on a free port for the session; yields its JSON ready line."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "function.local", "--port", "0", "--model-dir", str(model_dir)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    line = process.stdout.readline()
+    if not line:
+        process.kill()
+        pytest.fail("the local API exited before printing its ready line")
+    yield json.loads(line)
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def http(url: str, body: bytes | None = None, method: str = "POST",
+         headers: dict[str, str] | None = None, timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP request with urllib; returns (status, lower-cased headers, body) for any status."""
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"content-type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from training.select import Scores
+if TYPE_CHECKING:  # the client draws pictures too, and must not import scikit-learn for it
+    from training.select import Scores
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np.ndarray:
@@ -63,7 +65,7 @@ def save_confused_pairs_png(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarra
     plt.close(fig)
 
 
-def summary(reference: Scores, served: Scores, served_label: str) -> str:
+def summary(reference: "Scores", served: "Scores", served_label: str) -> str:
     """A short side-by-side table of the reference and the served model."""
     rows = [
         ("CV accuracy", f"{reference.cv_mean:.4f} ± {reference.cv_std:.4f}", f"{served.cv_mean:.4f} ± {served.cv_std:.4f}"),

@@ -1,0 +1,1 @@
+"""`python -m client`: upload a batch to the bucket and call the predict API, signed with SigV4 when deployed."""

@@ -1,0 +1,80 @@
+"""`python -m client upload|predict`: see the README's "Call the API" section."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from client.api import ClientError, accuracy, load_rows, predict, upload
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Subcommands `upload` and `predict`."""
+    parser = argparse.ArgumentParser(prog="python -m client", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("upload", help="upload a .npy or .csv batch to the bucket")
+    up.add_argument("file", type=Path)
+    up.add_argument("--bucket", required=True)
+    up.add_argument("--key", help="object key (default: batches/<file name>)")
+    up.add_argument("--endpoint-url", help="S3 endpoint, e.g. the local API's s3_endpoint")
+    pr = sub.add_parser("predict", help="call the predict URL with an S3 reference or inline rows")
+    pr.add_argument("url", help="the invoke URL ending in /predict, e.g. $(pulumi stack output url)")
+    source = pr.add_mutually_exclusive_group(required=True)
+    source.add_argument("--key", help="S3 key of the batch (with --bucket)")
+    source.add_argument("--rows", type=Path, help="a .npy or .csv file sent inline")
+    pr.add_argument("--bucket", help="bucket of --key, e.g. $(pulumi stack output bucket_name)")
+    pr.add_argument("--labels", type=Path, help=".npy labels: print accuracy and save a confusion matrix")
+    pr.add_argument("--confusion", type=Path, default=Path("confusion_matrix.png"), help="PNG path for --labels")
+    pr.add_argument("--region", help="AWS region for signing (default: from the URL)")
+    pr.add_argument("--sign", action=argparse.BooleanOptionalAction, default=None,
+                    help="SigV4-sign the request (default: only for execute-api URLs)")
+    args = parser.parse_args(argv)
+    if args.command == "predict" and args.key and not args.bucket:
+        parser.error("--key needs --bucket")
+    return args
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """Send the request, print predictions, and with labels print accuracy and save the confusion matrix."""
+    if args.rows:
+        body = {"instances": load_rows(args.rows).tolist()}
+    else:
+        body = {"bucket": args.bucket, "key": args.key}
+    reply = predict(args.url, body, sign=args.sign, region=args.region)
+    if reply.status != 200:
+        raise ClientError(f"HTTP {reply.status}: {reply.body.get('error') or reply.body.get('message') or reply.body}")
+    predictions = reply.body["predictions"]
+    shown = predictions if len(predictions) <= 20 else predictions[:20] + ["..."]
+    print(json.dumps({"count": reply.body["count"], "predictions": shown, "model": reply.body.get("model")}))
+    if args.labels:
+        labels = load_rows(args.labels).astype(int).ravel()
+        print(f"accuracy: {accuracy(predictions, labels):.4f} on {len(labels)} rows")
+        from training.report import confusion, save_confusion_png
+
+        args.confusion.parent.mkdir(parents=True, exist_ok=True)
+        save_confusion_png(confusion(labels, np.asarray(predictions)), args.confusion, "predictions via the API")
+        print(f"confusion matrix: {args.confusion}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: exit 0, 1 when a request fails, 2 for bad input; errors are one line on stderr."""
+    args = parse_args(argv)
+    try:
+        if args.command == "upload":
+            key = args.key or f"batches/{args.file.name}"
+            upload(args.file, args.bucket, key, args.endpoint_url)
+            print(json.dumps({"bucket": args.bucket, "key": key}))
+            return 0
+        return run_predict(args)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

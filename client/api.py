@@ -1,0 +1,122 @@
+"""Calls to the predict API and S3, usable from code (the local round trip) and from the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+# execute-api hosts carry their region: <api-id>.execute-api.<region>.amazonaws.com
+_EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
+
+
+class ClientError(Exception):
+    """A failure to report on one line; `code` is the process exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The API's answer: HTTP status and parsed JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def region_of(url: str) -> str | None:
+    """The AWS region of an execute-api URL, or None for any other host."""
+    match = _EXECUTE_API.match(urlsplit(url).hostname or "")
+    return match.group(1) if match else None
+
+
+def _signed_headers(url: str, data: bytes, region: str) -> dict[str, str]:
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = boto3.Session().get_credentials()
+    if credentials is None:
+        raise ClientError("no AWS credentials found to sign the request (configure them, or pass --no-sign)", 2)
+    request = AWSRequest(method="POST", url=url, data=data, headers={"content-type": "application/json"})
+    SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(request)
+    return dict(request.headers.items())
+
+
+def predict(url: str, body: dict[str, Any], *, sign: bool | None = None, region: str | None = None,
+            timeout: float = 35.0) -> Reply:
+    """POST a JSON body to the predict URL; signs with SigV4 for execute-api hosts unless told otherwise."""
+    data = json.dumps(body).encode()
+    region = region or region_of(url)
+    sign = bool(region) if sign is None else sign
+    if sign and not region:
+        raise ClientError("cannot tell the AWS region from the URL; pass --region", 2)
+    headers = _signed_headers(url, data, region) if sign else {"content-type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Reply(response.status, json.loads(response.read()))
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            payload = {"error": raw.decode("utf-8", "replace")[:300] or exc.reason}
+        return Reply(exc.code, payload if isinstance(payload, dict) else {"error": str(payload)})
+    except (urllib.error.URLError, TimeoutError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ClientError(f"cannot reach {url}: {reason}") from None
+
+
+def load_rows(path: Path) -> np.ndarray:
+    """Rows from a local .npy or .csv file (never a pickle)."""
+    if not path.is_file():
+        raise ClientError(f"file not found: {path}", 2)
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".csv":
+            return np.loadtxt(path, delimiter=",", ndmin=2)
+    except ValueError as exc:
+        raise ClientError(f"cannot read {path}: {exc}", 2) from None
+    raise ClientError(f"{path} must be a .npy or .csv file", 2)
+
+
+def upload(path: Path, bucket: str, key: str, endpoint_url: str | None = None) -> None:
+    """Upload a batch file to S3 with a progress line on stderr."""
+    import boto3
+    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import ClientError as BotoClientError
+
+    load_rows(path)  # refuse anything the function would refuse, before uploading it
+    total = path.stat().st_size
+    sent = 0
+
+    def progress(chunk: int) -> None:
+        nonlocal sent
+        sent += chunk
+        print(f"\ruploading {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)
+
+    try:
+        boto3.client("s3", endpoint_url=endpoint_url).upload_file(str(path), bucket, key, Callback=progress)
+    except (BotoCoreError, BotoClientError) as exc:
+        raise ClientError(f"upload to s3://{bucket}/{key} failed: {exc}") from None
+    finally:
+        print(file=sys.stderr)
+
+
+def accuracy(predictions: list[int], labels: np.ndarray) -> float:
+    """Share of predictions equal to the labels."""
+    if len(predictions) != len(labels):
+        raise ClientError(f"{len(predictions)} predictions but {len(labels)} labels", 2)
+    return float(np.mean(np.asarray(predictions) == labels))

@@ -1,0 +1,141 @@
+"""`python -m function.local`: train if needed, start embedded S3 and the local API, optionally run one round trip."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+FUNCTION_DIR = Path(__file__).resolve().parent.parent
+ROOT = FUNCTION_DIR.parent
+BUCKET = "mnist-local-data"
+BATCH_KEY = "batches/test_features.npy"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Options of the local API."""
+    parser = argparse.ArgumentParser(prog="python -m function.local", description=__doc__)
+    parser.add_argument("--port", type=int, default=3000, help="HTTP port on 127.0.0.1 (default 3000, 0 = any free)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model", help="model folder")
+    parser.add_argument("--once", action="store_true", help="predict the held-out batch over HTTP, then exit")
+    parser.add_argument("--confusion", type=Path, default=ROOT / "artifacts" / "confusion_matrix.png",
+                        help="where --once saves the confusion matrix")
+    return parser.parse_args(argv)
+
+
+def log(message: str) -> None:
+    """Human-readable progress goes to stderr; stdout carries only the JSON ready line."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def ensure_model(model_dir: Path) -> None:
+    """Train with the default dataset when the folder has no model yet."""
+    if (model_dir / "metadata.json").is_file():
+        return
+    log(f"no model in {model_dir}: training one with `python -m training` (MNIST if reachable, else digits)...")
+    done = subprocess.run([sys.executable, "-m", "training", "--out", str(model_dir)], cwd=ROOT, stdout=sys.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"error: training failed (exit {done.returncode}); see the message above")
+
+
+def start_s3(model_dir: Path):
+    """Start moto's S3 on loopback, create the data bucket and upload the held-out batch."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log is noise here
+    # Local-only credentials: the embedded S3 accepts anything, and real AWS must never be reached from here.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    s3.start()
+    host, port = s3.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint)
+    client.create_bucket(Bucket=BUCKET)
+    client.upload_file(str(model_dir / "test_features.npy"), BUCKET, BATCH_KEY)
+    return s3, endpoint
+
+
+def import_handler(model_dir: Path, endpoint: str) -> ModuleType:
+    """Import app.py exactly as Lambda does: function/ is the task root, config comes from the environment."""
+    os.environ.update(MODEL_DIR=str(model_dir), ALLOWED_BUCKETS=BUCKET, AWS_ENDPOINT_URL_S3=endpoint)
+    sys.path.insert(0, str(FUNCTION_DIR))
+    from logs import JsonFormatter
+
+    # The handler's JSON log lines go to stderr here, so stdout carries only the ready line and results.
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(JsonFormatter())
+    logging.getLogger().addHandler(stream)
+    return importlib.import_module("app")
+
+
+def round_trip(url: str, model_dir: Path, confusion_png: Path) -> int:
+    """Send the held-out batch by S3 reference, print accuracy and save the confusion matrix."""
+    from client.api import accuracy, predict
+    from training.report import confusion, save_confusion_png
+
+    reply = predict(url, {"bucket": BUCKET, "key": BATCH_KEY}, sign=False)
+    if reply.status != 200:
+        log(f"error: POST {url} answered {reply.status}: {reply.body.get('error')}")
+        return 1
+    labels = np.load(model_dir / "test_labels.npy", allow_pickle=False)
+    score = accuracy(reply.body["predictions"], labels)
+    trained = json.loads((model_dir / "metadata.json").read_text())
+    confusion_png.parent.mkdir(parents=True, exist_ok=True)
+    save_confusion_png(confusion(labels, np.asarray(reply.body["predictions"])), confusion_png, "local API")
+    print(f"accuracy: {score:.4f} on {len(labels)} held-out rows via POST {url} "
+          f"(training measured {trained['test_accuracy']:.4f}; dataset {trained['dataset']})")
+    print(f"confusion matrix: {confusion_png}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the local API until Ctrl-C (or one round trip with --once)."""
+    from function.local.server import make_server
+
+    args = parse_args(argv)
+    model_dir = args.model_dir.resolve()
+    ensure_model(model_dir)
+    s3, endpoint = start_s3(model_dir)
+    try:
+        app = import_handler(model_dir, endpoint)
+        server = make_server(args.host, args.port, app.handler)
+    except OSError as exc:
+        s3.stop()
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    host, port = server.server_address[:2]
+    url = f"http://{host}:{port}/predict"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
+    try:
+        if args.once:
+            return round_trip(url, model_dir, args.confusion)
+        log(f"serving POST {url} (Ctrl-C to stop)")
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+        thread.join()
+    except KeyboardInterrupt:
+        log("stopping")
+    finally:
+        server.shutdown()
+        server.server_close()
+        s3.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""A threaded HTTP server on loopback that hands `/predict` requests to the Lambda handler."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from function.local.adapter import ROUTE, LocalContext, from_result, to_event
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; the handler enforces Lambda's 6 MB itself
+
+
+def make_server(host: str, port: int, handler: Callable[[dict, Any], Any]) -> ThreadingHTTPServer:
+    """Bind the server; every method on /predict reaches the handler, so it answers 405 itself."""
+
+    class RequestHandler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "mnist-local"
+
+        def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                if name not in ("content-length", "connection"):
+                    self.send_header(name, value)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _error(self, status: int, message: str, close: bool = False) -> None:
+            if close:
+                self.close_connection = True
+            self._reply(status, {"content-type": "application/json"}, json.dumps({"error": message}).encode())
+
+        def _dispatch(self) -> None:
+            path = self.path.partition("?")[0]
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                return self._error(400, "invalid Content-Length header", close=True)
+            if length < 0:
+                return self._error(400, "invalid Content-Length header", close=True)
+            if self.headers.get("transfer-encoding"):
+                return self._error(411, "send a Content-Length; chunked bodies are not supported", close=True)
+            if length > MAX_BODY_BYTES:
+                # Like API Gateway, refuse before reading; the unread body means the connection must close.
+                return self._error(413, f"the body is over API Gateway's {MAX_BODY_BYTES} bytes", close=True)
+            body = self.rfile.read(length) if length else b""
+            if path != ROUTE[1]:
+                return self._error(404, f"not found; this API serves {ROUTE[0]} {ROUTE[1]}")
+            event = to_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
+            try:
+                result = handler(event, LocalContext())
+            except Exception:  # the handler should never raise; if it does, answer as API Gateway would
+                result = None
+            self._reply(*from_result(result))
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+            """Silence the default access log: the handler logs every request as JSON."""
+
+    server = ThreadingHTTPServer((host, port), RequestHandler)
+    server.daemon_threads = True
+    return server
