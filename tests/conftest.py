@@ -7,10 +7,11 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
+import pulumi
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,6 +98,115 @@ class LambdaContext:
 
 
 # ---------------------------------------------------------------- component (Pulumi mocks)
+ACCOUNT, REGION = "123456789012", "eu-west-1"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records every resource's type, name and inputs (camelCase wire names) and fakes AWS's computed outputs."""
+
+    def __init__(self) -> None:
+        self.resources: list[dict] = []
+        self.calls: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        """Return an id and the state AWS or Docker would report for this resource."""
+        inputs, name = dict(args.inputs), args.name
+        self.resources.append({"type": args.typ, "name": name, "inputs": inputs})
+        arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+        outputs: dict = {
+            "aws:s3/bucket:Bucket": lambda: {"bucket": f"{name}-1a2b3c", "arn": f"arn:aws:s3:::{name}-1a2b3c"},
+            "aws:ecr/repository:Repository": lambda: {
+                "name": f"{name}-4d5e", "registryId": ACCOUNT,
+                "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}-4d5e"},
+            "docker:index/image:Image": lambda: {
+                "repoDigest": inputs["imageName"].rsplit(":", 1)[0] + "@sha256:" + "ab12" * 16},
+            "aws:cloudwatch/logGroup:LogGroup": lambda: {"name": f"{name}-6f7a", "arn": arn.format("logs", f"log-group:{name}-6f7a")},
+            "aws:iam/role:Role": lambda: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-8b9c"},
+            "aws:lambda/function:Function": lambda: {
+                "name": f"{name}-0d1e", "arn": arn.format("lambda", f"function:{name}-0d1e"), "version": "1",
+                "invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/functions/{name}/invocations"},
+            "aws:lambda/alias:Alias": lambda: {"invokeArn": f"arn:aws:apigateway:{REGION}:lambda:path/alias/invocations"},
+            "aws:apigatewayv2/api:Api": lambda: {"executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5",
+                                                 "apiEndpoint": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"},
+            "aws:apigatewayv2/stage:Stage": lambda: {"invokeUrl": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"},
+        }.get(args.typ, dict)()
+        resource_id = "a1b2c3d4e5" if args.typ == "aws:apigatewayv2/api:Api" else f"{name}-id"
+        return resource_id, {**inputs, **outputs}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        """Fake data sources: the ECR authorization token."""
+        self.calls.append(args.token)
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {"userName": "AWS", "password": "ecr-password", "authorizationToken": "dG9rZW4=",
+                    "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com", "id": REGION}
+        return {}
+
+    def of_type(self, typ: str) -> list[dict]:
+        """Inputs of every recorded resource of one type token."""
+        return [r["inputs"] for r in self.resources if r["type"] == typ]
+
+    def one(self, typ: str) -> dict:
+        """Inputs of the single resource of this type."""
+        (inputs,) = self.of_type(typ)
+        return inputs
+
+
+class ParentRecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """The mock engine, also recording each resource's parent URN and each component's registered outputs."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.parents: dict[str, str] = {}
+        self.urns: dict[str, str] = {}
+        self.registered_outputs: dict[str, dict] = {}
+
+    def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        """Record the parent, then register as the mock engine does."""
+        response = super().RegisterResource(request)
+        self.parents[request.name] = request.parent
+        self.urns[request.name] = response.urn
+        return response
+
+    def RegisterResourceOutputs(self, request):  # noqa: N802 - gRPC method name
+        """Record the outputs a component registers."""
+        from google.protobuf import json_format
+
+        self.registered_outputs[request.urn] = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+class Deployment:
+    """What a mocked `pulumi up` produced: resources, parents, resolved outputs and warnings."""
+
+    def __init__(self, mocks: RecordingMocks, monitor: ParentRecordingMonitor, outputs: dict, warnings: list[str]):
+        self.mocks, self.monitor, self.outputs, self.warnings = mocks, monitor, outputs, warnings
+
+
+def deploy(program: Callable[[], dict[str, pulumi.Output]], config: dict[str, str] | None = None) -> Deployment:
+    """Run `program` under fresh Pulumi mocks; returns its resolved outputs and everything recorded."""
+    import logging
+
+    mocks = RecordingMocks()
+    monitor = ParentRecordingMonitor(mocks)
+    warnings: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            warnings.append(record.getMessage())
+
+    logger = logging.getLogger("pulumi-mock-engine")
+    logger.handlers = [Collect(level=logging.WARNING)]
+    pulumi.runtime.set_all_config({f"mnist:{k}" if ":" not in k else k: v for k, v in (config or {}).items()})
+    pulumi.runtime.set_mocks(mocks, project="mnist", stack="test", preview=False, logger=logger, monitor=monitor)
+    resolved: dict = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output:
+        outputs = program()
+        return pulumi.Output.all(**outputs).apply(resolved.update)
+
+    run()
+    return Deployment(mocks, monitor, resolved, warnings)
 
 
 # ---------------------------------------------------------------- local API

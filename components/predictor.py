@@ -1,0 +1,188 @@
+"""MnistPredictor: ECR image -> Lambda -> HTTP API `POST /predict`, with a hardened input bucket."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_docker as docker
+
+from . import policies
+from .args import MnistPredictorArgs
+
+MODEL_FILES = ("model/model.npz", "model/metadata.json")
+SAMPLE_FILE = "model/test_features.npy"
+SAMPLE_KEY = "samples/test_features.npy"
+
+
+def default_function_dir() -> Path:
+    """The function folder shipped beside this package: installed (package data) or in the repository."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "function", here.parent / "function"):
+        if (candidate / "Dockerfile").is_file():
+            return candidate
+    raise FileNotFoundError(f"no function folder with a Dockerfile next to {here}")
+
+
+class MnistPredictor(pulumi.ComponentResource):
+    """The MNIST KNN function behind an HTTPS endpoint, secure by default."""
+
+    url: pulumi.Output[str]
+    """Full invoke URL of the predict route, ending in /predict."""
+    bucket_name: pulumi.Output[str]
+    """Bucket for input batches; the function reads only from here."""
+    function_name: pulumi.Output[str]
+    """Name of the Lambda function."""
+    repository_url: pulumi.Output[str]
+    """ECR repository holding the function's images."""
+    image_uri: pulumi.Output[str]
+    """The deployed image, pinned by digest (repo@sha256:...)."""
+    api_id: pulumi.Output[str]
+    """ID of the HTTP API."""
+    log_group_name: pulumi.Output[str]
+    """CloudWatch log group of the function (JSON lines)."""
+    sample_key: pulumi.Output[str]
+    """Key of the uploaded held-out batch, or '' when upload_sample is off."""
+
+    def __init__(self, name: str, args: MnistPredictorArgs | None = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("mnist:index:MnistPredictor", name, None, opts)
+        self._name = name
+        self._args = args = args or MnistPredictorArgs()
+        self._dir = Path(args.function_dir).resolve() if args.function_dir else default_function_dir()
+        self._check_model()
+        self._child = pulumi.ResourceOptions(parent=self)
+
+        bucket = self._bucket()
+        image = self._image()
+        log_group = self._log_group("fn", "function")
+        role = self._role(bucket, log_group)
+        function, target = self._function(image, role, bucket, log_group)
+        api, stage = self._api(function, target)
+
+        self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
+        self.bucket_name = bucket.bucket
+        self.function_name = function.name
+        self.repository_url = self._repository.repository_url
+        self.image_uri = image.repo_digest
+        self.api_id = api.id
+        self.log_group_name = log_group.name
+        self.register_outputs({
+            "url": self.url, "bucket_name": self.bucket_name, "function_name": self.function_name,
+            "repository_url": self.repository_url, "image_uri": self.image_uri, "api_id": self.api_id,
+            "log_group_name": self.log_group_name, "sample_key": self.sample_key,
+        })
+
+    def _check_model(self) -> None:
+        # At preview time, not after a long image build: the image bakes the model in.
+        missing = [f for f in MODEL_FILES if not (self._dir / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"no trained model in {self._dir / 'model'} (missing {', '.join(missing)}); "
+                                    "run `python -m training` first")
+
+    def _bucket(self) -> aws.s3.Bucket:
+        args, n = self._args, self._name
+        bucket = aws.s3.Bucket(f"{n}-data", force_destroy=args.force_destroy, tags=args.tags, opts=self._child)
+        block = aws.s3.BucketPublicAccessBlock(
+            f"{n}-data-public-access", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+            ignore_public_acls=True, restrict_public_buckets=True, opts=self._child)
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{n}-data-encryption", bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}],
+            opts=self._child)
+        # After the public access block: S3 rejects some policies while the block is being applied.
+        aws.s3.BucketPolicy(f"{n}-data-tls-only", bucket=bucket.id, policy=bucket.arn.apply(policies.tls_only),
+                            opts=pulumi.ResourceOptions(parent=self, depends_on=[block]))
+        self.sample_key = pulumi.Output.from_input("")
+        sample = self._dir / SAMPLE_FILE
+        if args.upload_sample and sample.is_file():
+            obj = aws.s3.BucketObjectv2(f"{n}-sample", bucket=bucket.id, key=f"{args.input_prefix}{SAMPLE_KEY}",
+                                        source=pulumi.FileAsset(str(sample)), opts=self._child)
+            self.sample_key = obj.key
+        return bucket
+
+    def _image(self) -> docker.Image:
+        args, n = self._args, self._name
+        self._repository = repo = aws.ecr.Repository(
+            f"{n}-repo", force_delete=True, image_scanning_configuration={"scan_on_push": True},
+            tags=args.tags, opts=self._child)
+        aws.ecr.LifecyclePolicy(f"{n}-repo-lifecycle", repository=repo.name,
+                                policy=policies.keep_recent_images(args.image_keep_count), opts=self._child)
+        token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
+        # The classic builder never wraps the image in an OCI index with attestations, which Lambda rejects.
+        builder = docker.BuilderVersion.BUILDER_BUILD_KIT if args.use_buildkit else docker.BuilderVersion.BUILDER_V1
+        return docker.Image(
+            f"{n}-image",
+            image_name=repo.repository_url.apply(lambda url: f"{url}:latest"),
+            build=docker.DockerBuildArgs(context=str(self._dir), dockerfile=str(self._dir / "Dockerfile"),
+                                         platform=args.platform, builder_version=builder),
+            registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
+                                         password=pulumi.Output.secret(token.password)),
+            opts=self._child)
+
+    def _log_group(self, role: str, what: str) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(f"{self._name}-{role}-logs", retention_in_days=self._args.log_retention_days,
+                                       tags={**self._args.tags, "purpose": what}, opts=self._child)
+
+    def _role(self, bucket: aws.s3.Bucket, log_group: aws.cloudwatch.LogGroup) -> aws.iam.Role:
+        n, prefix = self._name, self._args.input_prefix
+        role = aws.iam.Role(f"{n}-role", assume_role_policy=policies.lambda_trust(), tags=self._args.tags,
+                            opts=self._child)
+        self._policies = [
+            aws.iam.RolePolicy(f"{n}-write-logs", role=role.id, policy=log_group.arn.apply(policies.write_logs),
+                               opts=self._child),
+            aws.iam.RolePolicy(f"{n}-read-inputs", role=role.id,
+                               policy=bucket.arn.apply(lambda arn: policies.read_inputs(arn, prefix)), opts=self._child),
+        ]
+        return role
+
+    def _function(self, image: docker.Image, role: aws.iam.Role, bucket: aws.s3.Bucket,
+                  log_group: aws.cloudwatch.LogGroup) -> tuple[aws.lambda_.Function, pulumi.Output[str] | None]:
+        args, n = self._args, self._name
+        function = aws.lambda_.Function(
+            f"{n}-fn", package_type="Image", image_uri=image.repo_digest,  # by digest: a new image redeploys
+            role=role.arn, architectures=[args.architecture], memory_size=args.memory_size, timeout=args.timeout,
+            environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO"}},
+            logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO",
+                            "system_log_level": "WARN"},
+            reserved_concurrent_executions=-1 if args.reserved_concurrency is None else args.reserved_concurrency,
+            publish=args.provisioned_concurrency > 0, tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._policies, log_group]))
+        if not args.provisioned_concurrency:
+            return function, None
+        alias = aws.lambda_.Alias(f"{n}-live", name="live", function_name=function.name,
+                                  function_version=function.version, opts=self._child)
+        aws.lambda_.ProvisionedConcurrencyConfig(
+            f"{n}-warm", function_name=function.name, qualifier=alias.name,
+            provisioned_concurrent_executions=args.provisioned_concurrency, opts=self._child)
+        self._alias = alias
+        return function, alias.name
+
+    def _api(self, function: aws.lambda_.Function,
+             qualifier: pulumi.Output[str] | None) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]:
+        args, n = self._args, self._name
+        target_arn = self._alias.invoke_arn if qualifier is not None else function.invoke_arn
+        api = aws.apigatewayv2.Api(f"{n}-api", protocol_type="HTTP", tags=args.tags, opts=self._child)
+        integration = aws.apigatewayv2.Integration(
+            f"{n}-integration", api_id=api.id, integration_type="AWS_PROXY", integration_method="POST",
+            integration_uri=target_arn, payload_format_version="2.0",
+            timeout_milliseconds=min(30_000, (args.timeout + 1) * 1000), opts=self._child)
+        aws.apigatewayv2.Route(
+            f"{n}-route", api_id=api.id, route_key="POST /predict",
+            target=integration.id.apply(lambda i: f"integrations/{i}"),
+            authorization_type="AWS_IAM" if args.auth == "iam" else "NONE", opts=self._child)
+        if args.auth == "none":
+            pulumi.log.warn(f"{n}: auth='none' makes POST /predict public; anyone can invoke it", resource=self)
+        access_logs = self._log_group("api", "api-access")
+        stage = aws.apigatewayv2.Stage(
+            f"{n}-stage", api_id=api.id, name="$default", auto_deploy=True,
+            default_route_settings={"throttling_burst_limit": args.throttling_burst_limit,
+                                    "throttling_rate_limit": args.throttling_rate_limit},
+            access_log_settings={"destination_arn": access_logs.arn, "format": policies.ACCESS_LOG_FORMAT},
+            tags=args.tags, opts=self._child)
+        aws.lambda_.Permission(
+            f"{n}-invoke", action="lambda:InvokeFunction", function=function.name,
+            principal="apigateway.amazonaws.com", qualifier=qualifier,
+            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/POST/predict"), opts=self._child)
+        return api, stage
