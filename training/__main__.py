@@ -35,7 +35,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def _sample_and_split(ds: datasets.Dataset, samples: int, test_size: float, seed: int):
+def sample_and_split(ds: datasets.Dataset, samples: int, test_size: float, seed: int) -> list[np.ndarray]:
+    """The tutorial's rows: a seeded sample, then an unstratified train/test split (X_train, X_test, y_train, y_test)."""
     from sklearn.model_selection import train_test_split
 
     X, y = ds.X, ds.y
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     ds = datasets.validate(datasets.load(args.dataset))
-    X_train, X_test, y_train, y_test = _sample_and_split(ds, args.samples, args.test_size, args.seed)
+    X_train, X_test, y_train, y_test = sample_and_split(ds, args.samples, args.test_size, args.seed)
     datasets.check_folds(y_train, select.FOLDS)
     print(f"dataset {ds.name}: {len(X_train)} training and {len(X_test)} held-out rows of {ds.X.shape[1]} features",
           file=sys.stderr, flush=True)

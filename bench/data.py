@@ -1,0 +1,107 @@
+"""Benchmark data: an MNIST-shaped dataset, both models trained on the same rows, and their S3 batches."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / "bench" / ".cache"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything both sides need: model folders, the held-out batch and its labels."""
+
+    name: str
+    project_model: Path
+    reference_model: Path
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def mnist_shaped(rows: int = 20_000, seed: int = 0) -> Path:
+    """28x28 uint8 digits made from scikit-learn's 8x8 digits: upscaled, rotated, shifted and noised.
+
+    MNIST itself lives on OpenML, which is unreachable here; the bundled digits are too small (1,797 rows of 64
+    pixels) for a 4,000-row batch of 784 features like the tutorial's. This keeps MNIST's shape and value range.
+    """
+    path = CACHE / f"mnist-shaped-{rows}-{seed}.npz"
+    if path.exists():
+        return path
+    from scipy import ndimage
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.RandomState(seed)
+    picks = rng.randint(0, len(X), rows)
+    images = np.zeros((rows, 28, 28), dtype=np.float32)
+    for row, pick in enumerate(picks):
+        digit = ndimage.zoom(X[pick].reshape(8, 8) / 16 * 255, 2.5, order=1)
+        digit = ndimage.rotate(digit, rng.uniform(-12, 12), reshape=False, order=1)
+        dy, dx = rng.randint(0, 9, 2)
+        images[row, dy : dy + 20, dx : dx + 20] = digit
+    images = np.clip(images + rng.normal(0, 8, images.shape), 0, 255)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, X=images.reshape(rows, 784).astype(np.uint8), y=y[picks])
+    return path
+
+
+def _digest(spec: str) -> str:
+    source = Path(spec)
+    content = source.read_bytes() if source.is_file() else spec.encode()
+    return hashlib.sha256(content).hexdigest()[:12]
+
+
+def prepare(spec: str, log) -> Prepared:
+    """Train the project (`python -m training`) and the reference on the same sample and split, cached by data hash."""
+    import joblib
+    import pandas as pd
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from training import data as datasets
+    from training.__main__ import sample_and_split
+
+    folder = CACHE / f"models-{_digest(spec)}"
+    project, reference = folder / "project", folder / "reference"
+    if not (project / "metadata.json").exists():
+        log(f"training the project model on {spec} with python -m training ...")
+        subprocess.run([sys.executable, "-m", "training", "--dataset", spec, "--out", str(project)], cwd=ROOT,
+                       check=True, stdout=subprocess.DEVNULL)
+    meta = json.loads((project / "metadata.json").read_text())
+    if not (reference / "model.joblib").exists():
+        log("training the reference: KNeighborsClassifier(n_neighbors=4, weights='distance') on raw float64 pixels")
+        ds = datasets.validate(datasets.load(spec))
+        X_train, _, y_train, _ = sample_and_split(ds, 20_000, 0.2, meta["seed"])
+        # As the tutorial: fitted on the DataFrame fetch_openml returns, with its pixel column names.
+        frame = pd.DataFrame(X_train, columns=[f"pixel{i + 1}" for i in range(X_train.shape[1])])
+        reference.mkdir(parents=True, exist_ok=True)
+        joblib.dump(KNeighborsClassifier(n_neighbors=4, weights="distance").fit(frame, y_train),
+                    reference / "model.joblib")
+    name = "MNIST-shaped synthetic (digits upscaled to 28x28)" if "mnist-shaped" in spec else meta["dataset"]
+    return Prepared(name, project, reference, np.load(project / "test_features.npy"),
+                    np.load(project / "test_labels.npy"))
+
+
+def reference_batch(X: np.ndarray) -> bytes:
+    """The tutorial's batch format: a joblib-pickled pandas DataFrame of float64 pixels."""
+    import joblib
+    import pandas as pd
+
+    buffer = io.BytesIO()
+    joblib.dump(pd.DataFrame(X.astype(np.float64), columns=[f"pixel{i + 1}" for i in range(X.shape[1])]), buffer)
+    return buffer.getvalue()
+
+
+def project_batch(X: np.ndarray) -> bytes:
+    """Our batch format: a plain .npy of the rows as stored (uint8 pixels)."""
+    buffer = io.BytesIO()
+    np.save(buffer, X, allow_pickle=False)
+    return buffer.getvalue()

@@ -1,0 +1,124 @@
+"""Runs both handlers as Lambda would: fresh processes, payload 2.0 events, S3 on a loopback moto server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from bench.data import ROOT, Prepared, project_batch, reference_batch
+from function.local.adapter import to_event
+
+BUCKET = "bench-batches"
+WORKER = Path(__file__).resolve().parent / "worker.py"
+
+
+@dataclass
+class Side:
+    """One implementation under test and what was measured for it."""
+
+    name: str
+    task_root: Path
+    env: dict[str, str]
+    batch_key: str
+    single_key: str | None
+    cold_s: list[float] = field(default_factory=list)
+    init_s: list[float] = field(default_factory=list)
+    batch_s: list[float] = field(default_factory=list)
+    single_s: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    predictions: list[int] = field(default_factory=list)
+
+
+def _event(body: dict) -> dict:
+    return to_event("POST", "/predict", {"content-type": "application/json"}, json.dumps(body).encode(), "127.0.0.1")
+
+
+def start_s3(prepared: Prepared) -> tuple[object, str]:
+    """Start moto on loopback and upload each side's batches in its own format."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.create_bucket(Bucket=BUCKET)
+    X = prepared.X_test
+    s3.put_object(Bucket=BUCKET, Key="reference/batch.joblib", Body=reference_batch(X))
+    s3.put_object(Bucket=BUCKET, Key="reference/one-row.joblib", Body=reference_batch(X[:1]))
+    s3.put_object(Bucket=BUCKET, Key="project/batch.npy", Body=project_batch(X))
+    return server, endpoint
+
+
+def sides(prepared: Prepared, endpoint: str) -> list[Side]:
+    """The reference and the project, each configured as its deployment would be."""
+    common = {"AWS_ENDPOINT_URL_S3": endpoint, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+              "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+              "HOME": tempfile.gettempdir(),
+              # One thread each, like a Lambda below 1,769 MB (one vCPU or less), and the same for both sides.
+              "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return [
+        Side("reference", ROOT / "bench" / "reference",
+             {**common, "REFERENCE_MODEL": str(prepared.reference_model / "model.joblib")},
+             "reference/batch.joblib", "reference/one-row.joblib"),
+        Side("project", ROOT / "function",
+             {**common, "MODEL_DIR": str(prepared.project_model), "ALLOWED_BUCKETS": BUCKET},
+             "project/batch.npy", None),
+    ]
+
+
+def run_worker(side: Side, prepared: Prepared, warm_batch: int, warm_single: int) -> None:
+    """One fresh process: cold start, then optional warm calls; results are appended to `side`."""
+    single = ({"bucket": BUCKET, "key": side.single_key} if side.single_key
+              else {"instances": prepared.X_test[:1].tolist()})
+    config = {"task_root": str(side.task_root), "module": "app", "warm_batch": warm_batch, "warm_single": warm_single,
+              "batch_event": _event({"bucket": BUCKET, "key": side.batch_key}), "single_event": _event(single)}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(config, handle)
+    try:
+        spawned = time.time()
+        done = subprocess.run([sys.executable, "-s", str(WORKER), handle.name, repr(spawned)],
+                              env=side.env, capture_output=True, text=True, timeout=600)
+    finally:
+        Path(handle.name).unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"{side.name} worker failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    side.cold_s.append(result["cold_s"])
+    side.init_s.append(result["init_s"])
+    side.batch_s += result["batch_s"]
+    side.single_s += result["single_s"]
+    side.peak_rss_mb = max(side.peak_rss_mb, result["peak_rss_mb"])
+    side.predictions = result["predictions"]
+
+
+def measure(prepared: Prepared, cold_runs: int, warm_batch: int, warm_single: int, log) -> list[Side]:
+    """Alternate fresh processes of the two sides, then one warm run each."""
+    server, endpoint = start_s3(prepared)
+    try:
+        both = sides(prepared, endpoint)
+        for run in range(cold_runs):
+            for side in both if run % 2 == 0 else both[::-1]:
+                run_worker(side, prepared, 0, 0)
+            log(f"cold starts: {run + 1}/{cold_runs}")
+        for side in both:
+            run_worker(side, prepared, warm_batch, warm_single)
+            log(f"warm calls done: {side.name}")
+        return both
+    finally:
+        server.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile of the values (NaN when none were measured)."""
+    return float(np.percentile(values, q)) if values else float("nan")
