@@ -34,6 +34,7 @@ class Side:
     batch_s: list[float] = field(default_factory=list)
     single_s: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
+    largest_rss_mb: float = 0.0
     predictions: list[int] = field(default_factory=list)
 
 
@@ -43,9 +44,12 @@ def _event(body: dict) -> dict:
 
 def start_s3(prepared: Prepared) -> tuple[object, str]:
     """Start moto on loopback and upload each side's batches in its own format."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
     os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
@@ -57,7 +61,17 @@ def start_s3(prepared: Prepared) -> tuple[object, str]:
     s3.put_object(Bucket=BUCKET, Key="reference/batch.joblib", Body=reference_batch(X))
     s3.put_object(Bucket=BUCKET, Key="reference/one-row.joblib", Body=reference_batch(X[:1]))
     s3.put_object(Bucket=BUCKET, Key="project/batch.npy", Body=project_batch(X))
+    for key, body in largest_requests(X).items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
     return server, endpoint
+
+
+def largest_requests(X: np.ndarray, max_rows: int = 10_000, max_text_bytes: int = 16 * 1024 * 1024) -> dict:
+    """The biggest objects the function accepts by default (MAX_ROWS, MAX_TEXT_BYTES), to size its memory."""
+    rows = np.resize(X.astype(np.float64) + 0.25, (max_rows, X.shape[1]))  # floats: JSON's costliest case
+    one_row = len(json.dumps(rows[0].tolist())) + 2
+    fitting = min(max_rows, max_text_bytes // one_row)
+    return {"project/largest.npy": project_batch(rows), "project/largest.json": json.dumps(rows[:fitting].tolist()).encode()}
 
 
 def sides(prepared: Prepared, endpoint: str) -> list[Side]:
@@ -114,6 +128,11 @@ def measure(prepared: Prepared, cold_runs: int, warm_batch: int, warm_single: in
         for side in both:
             run_worker(side, prepared, warm_batch, warm_single)
             log(f"warm calls done: {side.name}")
+        for key in ("project/largest.npy", "project/largest.json"):
+            probe = Side("project", both[1].task_root, both[1].env, key, None)
+            run_worker(probe, prepared, 0, 0)
+            both[1].largest_rss_mb = max(both[1].largest_rss_mb, probe.peak_rss_mb)
+        log(f"largest accepted requests: peak RSS {both[1].largest_rss_mb:.0f} MB")
         return both
     finally:
         server.stop()

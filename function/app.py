@@ -26,6 +26,7 @@ logger = get_logger()
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent / "model"))
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))  # Lambda's synchronous payload cap
 MAX_OBJECT_BYTES = int(os.environ.get("MAX_OBJECT_BYTES", 64 * 1024 * 1024))
+MAX_TEXT_BYTES = int(os.environ.get("MAX_TEXT_BYTES", 16 * 1024 * 1024))  # .csv and .json objects
 MAX_ROWS = int(os.environ.get("MAX_ROWS", 10_000))
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's response cap, less room for the envelope
 
@@ -87,7 +88,7 @@ def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarr
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
-        return batch.from_object(key, S3.read(bucket, key), MAX_OBJECT_BYTES)
+        return batch.from_object(key, S3.read(bucket, key), MAX_OBJECT_BYTES, MAX_TEXT_BYTES)
     raise BadRequest('send exactly one input: {"bucket": ..., "key": ...} or {"instances": [[...]]}; '
                      f"got fields {sorted(keys)[:5]}")
 

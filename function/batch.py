@@ -112,11 +112,14 @@ def _load_json(data: bytes) -> np.ndarray:
     return _json_rows(value, data)
 
 
-def from_object(key: str, data: bytes, max_bytes: int) -> np.ndarray:
+def from_object(key: str, data: bytes, max_bytes: int, max_text_bytes: int) -> np.ndarray:
     """Decode an S3 object by its key's suffix; pickles are refused by name and by content."""
     suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
     if suffix in _PICKLE_SUFFIXES or data[:1] == b"\x80":
         raise UnsupportedFormat(PICKLE_HELP)
+    # Parsed text costs several times its size in memory; big batches belong in the binary formats.
+    if suffix in (".csv", ".json") and len(data) > max_text_bytes:
+        raise TooLarge(f"{suffix} objects are limited to {max_text_bytes} bytes; send large batches as .npy or .npz")
     if suffix == ".npy":
         return _load_npy(data)
     if suffix == ".npz":
@@ -129,7 +132,7 @@ def from_object(key: str, data: bytes, max_bytes: int) -> np.ndarray:
 
 
 def validate(array: np.ndarray, n_features: int, max_rows: int) -> np.ndarray:
-    """Check a batch against the model and the limits; returns it as float32 rows."""
+    """Check a batch against the model and the limits; returns it unchanged (the model converts to float32 once)."""
     if array.dtype.kind not in "iuf":
         raise InvalidRows(f"rows must be numbers, got dtype {array.dtype}")
     if array.size == 0:
@@ -141,12 +144,13 @@ def validate(array: np.ndarray, n_features: int, max_rows: int) -> np.ndarray:
         raise TooLarge(f"{array.shape[0]} rows is over the limit of {max_rows}; split the batch")
     if array.shape[1] != n_features:
         raise InvalidRows(f"each row must have {n_features} features, got {array.shape[1]}")
-    rows = array.astype(np.float32, copy=False)
-    if not np.isfinite(rows).all():
+    if array.dtype == np.uint8:
+        return array  # every uint8 is a valid pixel: nothing to check or copy
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
         raise InvalidRows("rows contain NaN or infinite values")
-    if rows.min() < 0 or rows.max() > 255:
+    if array.min() < 0 or array.max() > 255:
         raise InvalidRows("pixel values must be between 0 and 255")
-    return rows
+    return array
 
 
 def parse_body(body: str) -> dict:

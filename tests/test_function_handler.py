@@ -137,6 +137,12 @@ def test_limits_give_413(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -
     assert status == 413 and "put the batch in S3" in payload["error"]
 
 
+def test_text_objects_over_their_limit_get_413(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(app, "MAX_TEXT_BYTES", 500)
+    status, payload = call(app, put(s3, "big/rows.json", json.dumps([[0] * 64] * 10).encode()))
+    assert status == 413 and "as .npy or .npz" in payload["error"]
+
+
 def test_npz_bomb_is_refused_from_its_declared_size(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -> None:
     # given an .npz whose X inflates far beyond the object limit
     monkeypatch.setattr(app.S3, "max_bytes", 200_000)
