@@ -1,0 +1,198 @@
+"""Hostile input catalogue: every case gets its exact status and a JSON error, and the next request still works."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+import hostile
+from conftest import DATA_BUCKET, LambdaContext, http, load_event
+
+GOOD_ROW = [0] * 64
+ROW = [3] * 64
+Case = Callable[[object, Path], tuple[object, dict]]  # (s3, tmp) -> (body, event changes)
+
+
+def body(value: object, **changes: object) -> Case:
+    """A case sending this body (a string is sent as-is)."""
+    return lambda s3, tmp: (value, changes)
+
+
+def obj(key: str, make: Callable[[Path], bytes]) -> Case:
+    """A case naming an S3 object created from `make(tmp)`."""
+    def case(s3, tmp: Path) -> tuple[object, dict]:
+        s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=make(tmp))
+        return {"bucket": DATA_BUCKET, "key": key}, {}
+    return case
+
+
+def ref(key: str, bucket: str = DATA_BUCKET) -> Case:
+    """A case naming a bucket and key without creating anything."""
+    return body({"bucket": bucket, "key": key})
+
+
+def raw64(data: bytes) -> Case:
+    """A case whose body arrives base64-encoded, as API Gateway sends non-text bodies."""
+    return body(base64.b64encode(data).decode(), isBase64Encoded=True)
+
+
+CATALOGUE: dict[str, tuple[Case, int]] = {
+    # malformed, empty, non-object and deeply nested JSON
+    "truncated JSON": (body('{"instances": [[0, 1'), 400),
+    "empty body": (body(""), 400),
+    "whitespace body": (body("  \n\t "), 400),
+    "JSON null": (body("null"), 400),
+    "JSON array": (body("[[0, 1]]"), 400),
+    "JSON string": (body('"predict"'), 400),
+    "JSON number": (body("42"), 400),
+    "nested 100k deep": (body("[" * 100_000 + "]" * 100_000), 400),
+    "object nested 100k deep": (body('{"a":' * 100_000 + "1" + "}" * 100_000), 400),
+    "rows nested 40 deep": (body({"instances": json.loads("[" * 40 + "1" + "]" * 40)}), 422),
+    "invalid base64": (body("%%%not-base64%%%", isBase64Encoded=True), 400),
+    "base64 of invalid UTF-8": (raw64(b"\xff\xfe\xfd"), 400),
+    "trailing garbage": (body('{"instances": [[0]]} x'), 400),
+    # wrong types
+    "instances is a string": (body({"instances": "0,0,0"}), 422),
+    "instances is an object": (body({"instances": {"0": GOOD_ROW}}), 422),
+    "instances is null": (body({"instances": None}), 422),
+    "bucket is a number": (body({"bucket": 7, "key": "a.npy"}), 400),
+    "key is a list": (body({"bucket": DATA_BUCKET, "key": ["a.npy"]}), 400),
+    "empty bucket name": (body({"bucket": "", "key": "a.npy"}), 400),
+    # both or neither input
+    "neither input": (body({}), 400),
+    "both inputs": (body({"bucket": DATA_BUCKET, "key": "a.npy", "instances": [GOOD_ROW]}), 400),
+    "key without bucket": (body({"key": "a.npy"}), 400),
+    "misspelt field": (body({"instance": [GOOD_ROW]}), 400),
+    # shapes and values
+    "too few features": (body({"instances": [ROW[:63]]}), 422),
+    "too many features": (body({"instances": [ROW + [0]]}), 422),
+    "ragged rows": (body({"instances": [ROW, ROW[:10]]}), 422),
+    "NaN literal": (body('{"instances": [[NaN' + ", 0" * 63 + "]]}"), 422),
+    "Infinity literal": (body('{"instances": [[Infinity' + ", 0" * 63 + "]]}"), 422),
+    "overflowing float": (body('{"instances": [[1e999' + ", 0" * 63 + "]]}"), 422),
+    "negative pixel": (body({"instances": [[-1] + ROW[1:]]}), 422),
+    "pixel over 255": (body({"instances": [[256] + ROW[1:]]}), 422),
+    "huge integer": (body({"instances": [[10**30] + ROW[1:]]}), 422),
+    "string pixel": (body({"instances": [["7"] + ROW[1:]]}), 422),
+    "boolean pixel": (body({"instances": [[True] + ROW[1:]]}), 422),
+    "null pixel": (body({"instances": [[None] + ROW[1:]]}), 422),
+    "single flat row": (body({"instances": ROW}), 422),
+    "3-D batch": (body({"instances": [[ROW]]}), 422),
+    "empty batch": (body({"instances": []}), 422),
+    "batch of empty rows": (body({"instances": [[]]}), 422),
+    "over the row limit": (body({"instances": [GOOD_ROW] * 10_001}), 413),
+    "inline body over Lambda's 6 MB": (body({"instances": [[255.123456] * 64] * 9_000}), 413),
+    # content types and methods
+    "text/plain": (body({"instances": [ROW]}, headers={"content-type": "text/plain"}), 415),
+    "form encoded": (body("instances=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415),
+    "GET": (lambda s3, tmp: (None, load_event("get_predict.json")), 405),
+    "DELETE": (body({}, requestContext={"http": {"method": "DELETE", "path": "/predict"}}), 405),
+    # keys
+    "NUL in key": (ref("batch\x00.npy"), 400),
+    "newline in key": (ref("batch\n.npy"), 400),
+    "unicode key (missing)": (ref("données/批次 🚀.npy"), 404),
+    "parent traversal": (ref("../other-bucket/x.npy"), 400),
+    "nested traversal": (ref("batches/../../x.npy"), 400),
+    "dot segment": (ref("batches/./x.npy"), 400),
+    "percent-encoded traversal (literal key, missing)": (ref("%2e%2e/x.npy"), 404),
+    "key over 1024 bytes": (ref("k" * 1100 + ".npy"), 400),
+    # buckets and objects
+    "bucket not allowed": (ref("x.npy", bucket="someone-elses-data"), 403),
+    "lookalike bucket": (ref("x.npy", bucket=DATA_BUCKET + "-evil"), 403),
+    "missing object": (ref("nowhere/missing.npy"), 404),
+    "zero-byte .npy": (obj("h/zero.npy", lambda tmp: b""), 422),
+    "truncated .npy": (obj("h/cut.npy", lambda tmp: hostile.npy(np.zeros((50, 64)))[:300]), 422),
+    "garbage after .npy magic": (obj("h/magic.npy", lambda tmp: b"\x93NUMPY\x01\x00" + b"\xff" * 100), 422),
+    "structured .npy": (obj("h/struct.npy", lambda tmp: hostile.npy(np.zeros(3, dtype=[("a", "u1")]))), 415),
+    ".npz zip bomb (512 MB declared)": (obj("h/bomb.npz", lambda tmp: hostile.zip_bomb()), 413),
+    ".npz without X": (obj("h/nox.npz", lambda tmp: hostile.npz(rows=np.zeros((2, 64)))), 422),
+    ".npz that is not a zip": (obj("h/fake.npz", lambda tmp: b"PK\x03\x04 not really"), 422),
+    "CSV with text": (obj("h/text.csv", lambda tmp: b"1,2,3\n4,five,6\n"), 422),
+    "CSV single huge line": (obj("h/line.csv", lambda tmp: ",".join(["1"] * 200_000).encode()), 422),
+    "CSV not UTF-8": (obj("h/latin.csv", lambda tmp: "é,1\n".encode("latin-1")), 422),
+    "JSON object file": (obj("h/obj.json", lambda tmp: b'{"rows": [[0]]}'), 422),
+    "JSON file truncated": (obj("h/cut.json", lambda tmp: b"[[0, 1,"), 422),
+    "object .npy canary": (obj("h/canary.npy", lambda tmp: hostile.object_npy_canary(tmp / "pwned")), 415),
+    ".joblib canary": (obj("h/canary.joblib", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    ".pkl canary": (obj("h/canary.pkl", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    "pickle named .json": (obj("h/canary.json", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    "pickle named .npy": (obj("h/canary2.npy", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    "unknown suffix": (obj("h/rows.parquet", lambda tmp: b"PAR1"), 415),
+    "no suffix": (obj("h/rows", lambda tmp: hostile.npy(np.zeros((1, 64)))), 415),
+}
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=list(CATALOGUE))
+def test_hostile_input_gets_its_status_and_the_function_keeps_working(
+        case: str, app: ModuleType, s3, tmp_path: Path) -> None:
+    # given a hostile request
+    build, expected = CATALOGUE[case]
+    value, changes = build(s3, tmp_path)
+    if value is None:
+        event = changes
+    else:
+        text = value if isinstance(value, str) else json.dumps(value)
+        event = load_event("predict_inline.json", body=text)
+        event.update({k: v for k, v in changes.items() if k != "headers"})
+        event["headers"] = {**event["headers"], **changes.get("headers", {})}
+    # when the handler receives it
+    started = time.perf_counter()
+    response = app.handler(event, LambdaContext())
+    elapsed = time.perf_counter() - started
+    # then: the exact status, a JSON error naming the problem, quickly, and no pickle ever ran
+    assert response["statusCode"] == expected, response["body"][:300]
+    error = json.loads(response["body"])["error"]
+    assert isinstance(error, str) and 10 < len(error) < 500
+    assert elapsed < 10 and not (tmp_path / "pwned").exists()
+    # and the next good request still succeeds
+    good = app.handler(load_event("predict_inline.json", body=json.dumps({"instances": [GOOD_ROW]})), LambdaContext())
+    assert good["statusCode"] == 200
+
+
+def test_catalogue_has_at_least_40_distinct_cases() -> None:
+    assert len(CATALOGUE) >= 40 and len({c for c in CATALOGUE}) == len(CATALOGUE)
+
+
+HTTP_CASES = {
+    "body over API Gateway's 10 MB": (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+                                      b"Content-Length: 10485761\r\n\r\n", 413),
+    "unknown path": (b"POST /admin HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+    "path traversal in URL": (b"POST /../predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+    "chunked body": (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411),
+    "bad Content-Length": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+    "PUT": (b"PUT /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 405),
+}
+
+
+def _length(reply: bytes) -> int:
+    for line in reply.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":")[1])
+    return 0
+
+
+@pytest.mark.parametrize("case", HTTP_CASES, ids=list(HTTP_CASES))
+def test_http_level_hostility_over_the_local_api(case: str, local_api: dict[str, str]) -> None:
+    raw, expected = HTTP_CASES[case]
+    host, port = local_api["url"].split("//")[1].split("/")[0].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(raw)
+        reply = b""
+        while b"\r\n\r\n" not in reply or len(reply.split(b"\r\n\r\n", 1)[1]) < _length(reply):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    head, _, payload = reply.decode("utf-8", "replace").partition("\r\n\r\n")
+    assert head.split()[1] == str(expected)
+    assert "error" in json.loads(payload)
+    status, _, _ = http(local_api["url"], json.dumps({"instances": [GOOD_ROW]}).encode())
+    assert status == 200
