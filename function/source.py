@@ -15,7 +15,7 @@ from errors import BadRequest, Forbidden, NotFound, TooLarge, UpstreamError, Ups
 # Short timeouts and two attempts bound an S3 outage to a few seconds, far below the function's timeout.
 _CONFIG = Config(
     connect_timeout=float(os.environ.get("S3_CONNECT_TIMEOUT", "2")),
-    read_timeout=float(os.environ.get("S3_READ_TIMEOUT", "3")),
+    read_timeout=float(os.environ.get("S3_READ_TIMEOUT", "2")),
     retries={"max_attempts": 2, "mode": "standard"},
 )
 _MAX_KEY_BYTES = 1024
@@ -30,7 +30,8 @@ class S3Source:
     """Reads one object at a time, refusing anything outside the allowlist or over the size limit."""
 
     def __init__(self, max_bytes: int) -> None:
-        self.client = boto3.client("s3", config=_CONFIG)
+        # A session of its own: credentials and endpoint are read from the environment now, not from a cache.
+        self.client = boto3.session.Session().client("s3", config=_CONFIG)
         self.allowed = allowed_buckets()
         self.max_bytes = max_bytes
 
