@@ -68,9 +68,9 @@ def start_s3(prepared: Prepared) -> tuple[object, str]:
 
 def largest_requests(X: np.ndarray, max_rows: int = 10_000, max_text_bytes: int = 16 * 1024 * 1024) -> dict:
     """The biggest objects the function accepts by default (MAX_ROWS, MAX_TEXT_BYTES), to size its memory."""
-    rows = np.resize(X.astype(np.float64) + 0.25, (max_rows, X.shape[1]))  # floats: JSON's costliest case
-    one_row = len(json.dumps(rows[0].tolist())) + 2
-    fitting = min(max_rows, max_text_bytes // one_row)
+    rows = np.resize(np.clip(X.astype(np.float64) + 0.25, 0, 255), (max_rows, X.shape[1]))  # floats cost JSON most
+    sizes = np.cumsum([len(json.dumps(row)) + 2 for row in rows.tolist()])
+    fitting = int(np.searchsorted(sizes, max_text_bytes - 2, side="right"))
     return {"project/largest.npy": project_batch(rows), "project/largest.json": json.dumps(rows[:fitting].tolist()).encode()}
 
 

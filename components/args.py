@@ -18,8 +18,8 @@ class MnistPredictorArgs:
 
     architecture: str = "x86_64"
     """Lambda architecture, 'x86_64' or 'arm64'; the image is built for the matching platform."""
-    memory_size: int = 512
-    """Lambda memory in MB (128-10240). 512 fits the benchmark's peak RSS with headroom: bench/results/latest.md."""
+    memory_size: int = 256
+    """Lambda memory in MB (128-10240). 256 holds the largest accepted request with 25% headroom (bench/results)."""
     timeout: int = 15
     """Lambda timeout in seconds (1-29): below API Gateway's 30 s cap, and far above a batch's latency."""
     auth: str = "iam"

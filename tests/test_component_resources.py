@@ -66,7 +66,7 @@ def test_every_child_is_parented_to_the_component_and_named_from_it(default) -> 
 def test_lambda_is_an_image_pinned_by_digest_with_lean_settings(default) -> None:
     fn = default.mocks.one("aws:lambda/function:Function")
     assert fn["packageType"] == "Image" and "@sha256:" in fn["imageUri"]
-    assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 512 and fn["timeout"] <= 29
+    assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 256 and fn["timeout"] <= 29
     assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO"}
     assert fn["loggingConfig"]["logFormat"] == "JSON" and fn["loggingConfig"]["logGroup"] == "demo-fn-logs-6f7a"
     assert fn["reservedConcurrentExecutions"] == 10 and not fn.get("publish")
