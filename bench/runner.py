@@ -44,19 +44,9 @@ def _event(body: dict) -> dict:
 
 def start_s3(prepared: Prepared) -> tuple[object, str]:
     """Start moto on loopback and upload each side's batches in its own format."""
-    import logging
+    from function.local.s3 import start_embedded_s3
 
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log
-    os.environ.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    s3 = boto3.client("s3", endpoint_url=endpoint)
-    s3.create_bucket(Bucket=BUCKET)
+    server, endpoint, s3 = start_embedded_s3(BUCKET)
     X = prepared.X_test
     s3.put_object(Bucket=BUCKET, Key="reference/batch.joblib", Body=reference_batch(X))
     s3.put_object(Bucket=BUCKET, Key="reference/one-row.joblib", Body=reference_batch(X[:1]))
@@ -77,7 +67,7 @@ def largest_requests(X: np.ndarray, max_rows: int = 10_000, max_text_bytes: int 
 def sides(prepared: Prepared, endpoint: str) -> list[Side]:
     """The reference and the project, each configured as its deployment would be."""
     common = {"AWS_ENDPOINT_URL_S3": endpoint, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-              "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
+              "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
               "HOME": tempfile.gettempdir(),
               # One thread each, like a Lambda below 1,769 MB (one vCPU or less), and the same for both sides.
               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from urllib.parse import unquote, urlsplit
@@ -66,42 +68,42 @@ def _spare_copy(s3, proxy) -> None:
         s3.copy_object(Bucket=DATA_BUCKET, Key="faults/copy.npy", CopySource={"Bucket": DATA_BUCKET, "Key": KEY})
 
 
+@contextmanager
+def failing(proxy: FaultyS3, mode: str) -> Iterator[FaultyS3]:
+    """Switch the proxy into a failure mode for the duration of the block."""
+    proxy.mode = mode
+    try:
+        yield proxy
+    finally:
+        proxy.mode = "pass"
+
+
 def test_s3_endpoint_down(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -> None:
     _fault("S3 endpoint down", app, s3, monkeypatch, f"http://127.0.0.1:{closed_port()}", 503)
 
 
 def test_s3_slower_than_the_read_timeout(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy.mode, before = "slow", proxy.requests
-    try:
+    before = proxy.requests
+    with failing(proxy, "slow"):
         _fault("S3 slow beyond the read timeout", app, s3, monkeypatch, proxy.url, 503)
-    finally:
-        proxy.mode = "pass"
     assert proxy.requests - before - 1 == 2  # two attempts, then a clear 503 (the last request is the good one)
 
 
 def test_s3_answering_500s(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy.mode, before = "error500", proxy.requests
-    try:
+    before = proxy.requests
+    with failing(proxy, "error500"):
         _fault("S3 answering 500s", app, s3, monkeypatch, proxy.url, 502)
-    finally:
-        proxy.mode = "pass"
     assert proxy.requests - before >= 2  # retried once before giving up
 
 
 def test_object_deleted_mid_request(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy.mode = "delete"
-    try:
+    with failing(proxy, "delete"):
         _fault("object deleted mid-request", app, s3, monkeypatch, proxy.url, 404)
-    finally:
-        proxy.mode = "pass"
 
 
 def test_connection_dropped_mid_body(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    proxy.mode = "truncate"
-    try:
+    with failing(proxy, "truncate"):
         _fault("connection dropped mid-body", app, s3, monkeypatch, proxy.url, 502)
-    finally:
-        proxy.mode = "pass"
 
 
 def test_credentials_missing(app: ModuleType, s3, s3_server: str, monkeypatch: pytest.MonkeyPatch,

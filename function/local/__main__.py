@@ -50,23 +50,12 @@ def ensure_model(model_dir: Path) -> None:
 
 
 def start_s3(model_dir: Path):
-    """Start moto's S3 on loopback, create the data bucket and upload the held-out batch."""
-    import boto3
-    from moto.server import ThreadedMotoServer
+    """Start the embedded S3, create the data bucket and upload the held-out batch."""
+    from function.local.s3 import start_embedded_s3
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request access log is noise here
-    # Local-only credentials: the embedded S3 accepts anything, and real AWS must never be reached from here.
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(name, None)
-    os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
-    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    s3.start()
-    host, port = s3.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    client = boto3.client("s3", endpoint_url=endpoint)
-    client.create_bucket(Bucket=BUCKET)
+    server, endpoint, client = start_embedded_s3(BUCKET)
     client.upload_file(str(model_dir / "test_features.npy"), BUCKET, BATCH_KEY)
-    return s3, endpoint
+    return server, endpoint
 
 
 def import_handler(model_dir: Path, endpoint: str) -> ModuleType:
