@@ -103,6 +103,7 @@ def upload(path: Path, bucket: str, key: str, endpoint_url: str | None = None) -
     sent = 0
 
     def progress(chunk: int) -> None:
+        """boto3's transfer callback: one updating line."""
         nonlocal sent
         sent += chunk
         print(f"\ruploading {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)

@@ -16,6 +16,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and the request fields present."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one JSON line."""
         entry = {
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,

@@ -16,6 +16,8 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any]) -> Th
     """Bind the server; every method on /predict reaches the handler, so it answers 405 itself."""
 
     class RequestHandler(BaseHTTPRequestHandler):
+        """Reads the request, answers size and path errors as API Gateway would, hands the rest to the handler."""
+
         protocol_version = "HTTP/1.1"
         server_version = "mnist-local"
 
@@ -63,6 +65,8 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any]) -> Th
             """Silence the default access log: the handler logs every request as JSON."""
 
     class Server(ThreadingHTTPServer):
+        """One thread per connection."""
+
         # socketserver's default backlog of 5 drops connections under concurrent load (1 s SYN retries).
         request_queue_size = 128
         daemon_threads = True
