@@ -31,7 +31,7 @@ def _json_rows(value: object, raw: bytes | str) -> np.ndarray:
         raise InvalidRows("rows must hold only numbers (no strings, booleans or nulls)")
     # numpy reads JSON true/false as 1/0; once the array is numeric, no strings remain, so any such token is a boolean.
     needle = (b"true", b"false") if isinstance(raw, bytes) else ("true", "false")
-    if array.dtype.kind == "i" and (needle[0] in raw or needle[1] in raw):
+    if needle[0] in raw or needle[1] in raw:
         raise InvalidRows("rows must hold only numbers, not booleans")
     return array
 

@@ -55,8 +55,8 @@ class S3Source:
         """The object's bytes, or a typed error; never more than max_bytes are read."""
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
-            length = response.get("ContentLength", 0)
-            if length > self.max_bytes:
+            length = response.get("ContentLength")
+            if length is not None and length > self.max_bytes:
                 response["Body"].close()
                 raise TooLarge(f"the object is {length} bytes; the limit is {self.max_bytes}")
             data = response["Body"].read(self.max_bytes + 1)
@@ -70,7 +70,7 @@ class S3Source:
             raise UpstreamError(f"reading from S3 failed ({type(exc).__name__}); try again") from None
         if len(data) > self.max_bytes:
             raise TooLarge(f"the object is over the limit of {self.max_bytes} bytes")
-        if len(data) != length:
+        if length is not None and len(data) != length:
             raise UpstreamError("the object changed or was truncated while it was read; try again")
         return data
 

@@ -13,11 +13,13 @@ INTERNAL_ERROR = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>InternalE
 
 
 class FaultyS3:
-    """Forwards to moto unless `mode` says otherwise: 'slow', 'error500', 'delete' or 'truncate'."""
+    """Forwards to moto unless `mode` says otherwise: 'slow', 'trickle', 'error500', 'delete' or 'truncate'."""
 
     def __init__(self, upstream: str, delete) -> None:
         self.mode = "pass"
         self.slow_s = 8.0
+        # 'trickle': every read returns within the client's read timeout, yet the whole body takes minutes.
+        self.trickle_gap_s, self.trickle_chunk = 0.5, 256
         self.requests = 0
         target = urlsplit(upstream)
         proxy = self
@@ -42,7 +44,22 @@ class FaultyS3:
                 if proxy.mode == "truncate" and self.command == "GET" and response.status == 200:
                     self.close_connection = True
                     return self._send(200, headers, data[: len(data) // 2], declared=len(data))
+                if proxy.mode == "trickle" and self.command == "GET" and response.status == 200:
+                    return self._trickle(headers, data)
                 self._send(response.status, headers, data)
+
+            def _trickle(self, headers: dict, data: bytes) -> None:
+                self._send(200, headers, b"", declared=len(data))
+                try:
+                    for start in range(0, len(data), proxy.trickle_chunk):
+                        if proxy.mode != "trickle":  # the test is over: hand over the rest at once
+                            self.wfile.write(data[start:])
+                            break
+                        self.wfile.write(data[start:start + proxy.trickle_chunk])
+                        self.wfile.flush()
+                        time.sleep(proxy.trickle_gap_s)
+                except OSError:
+                    self.close_connection = True  # the client gave up: the point of the test
 
             def _send(self, status: int, headers: dict, data: bytes, declared: int | None = None) -> None:
                 self.send_response(status)

@@ -83,6 +83,7 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     "huge integer": (body({"instances": [[10**30] + ROW[1:]]}), 422),
     "string pixel": (body({"instances": [["7"] + ROW[1:]]}), 422),
     "boolean pixel": (body({"instances": [[True] + ROW[1:]]}), 422),
+    "boolean among floats": (body({"instances": [[False, 1.5] + ROW[2:]]}), 422),
     "null pixel": (body({"instances": [[None] + ROW[1:]]}), 422),
     "single flat row": (body({"instances": ROW}), 422),
     "3-D batch": (body({"instances": [[ROW]]}), 422),
