@@ -54,7 +54,9 @@ def _readonly_command(root: Path) -> tuple[list[str], str]:
     mount = (f"mount --bind {root} {root} && mount -o remount,bind,ro {root} && "
              f"touch {root}/canary 2>/dev/null && exit 97; exec \"$@\"")
     for wrapper in (["unshare", "--user", "--map-root-user", "--mount"], ["unshare", "--mount"]):
-        if shutil.which("unshare") and subprocess.run([*wrapper, "true"], capture_output=True).returncode == 0:
+        # Try the whole mount first (namespaces or mounts may be forbidden, e.g. in some CI containers).
+        if shutil.which("unshare") and subprocess.run([*wrapper, "sh", "-c", mount, "sh", "true"],
+                                                      capture_output=True).returncode == 0:
             return [*wrapper, "sh", "-c", mount, "sh", *probe], "read-only bind mount + audit hook"
     return probe, "audit hook only (no mount namespace available)"
 
