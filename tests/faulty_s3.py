@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -21,6 +22,7 @@ class FaultyS3:
         # 'trickle': every read returns within the client's read timeout, yet the whole body takes minutes.
         self.trickle_gap_s, self.trickle_chunk = 0.5, 256
         self.requests = 0
+        self.seen: Counter[str] = Counter()  # requests received per mode
         target = urlsplit(upstream)
         proxy = self
 
@@ -29,6 +31,7 @@ class FaultyS3:
 
             def _forward(self) -> None:
                 proxy.requests += 1
+                proxy.seen[proxy.mode] += 1
                 body = self.rfile.read(int(self.headers.get("content-length") or 0))
                 if proxy.mode == "slow":
                     time.sleep(proxy.slow_s)

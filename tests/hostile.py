@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
+import shlex
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -59,3 +63,107 @@ def pickled_canary(marker: Path) -> bytes:
 def object_npy_canary(marker: Path) -> bytes:
     """An object-dtype .npy whose loading with allow_pickle=True would touch `marker`."""
     return npy(np.array([Canary(marker)], dtype=object), allow_pickle=True)
+
+
+def _deflated_zeros(size: int, block: int = 16 * 1024 * 1024) -> bytes:
+    """A raw deflate stream of `size` zero bytes, built in milliseconds: one fully flushed block, repeated."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    # After a full flush the stream holds no back-references, so the chunk may be repeated verbatim.
+    chunk = compressor.compress(bytes(block)) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return chunk * (size // block) + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
+
+
+def _zip_one(name: str, compressed: bytes, declared_size: int, crc: int) -> bytes:
+    """A one-member deflated zip written by hand, so its headers can say whatever the test needs."""
+    date = (0, 0x21)  # 1980-01-01 00:00
+    big = declared_size >= 0xFFFFFFFF or len(compressed) >= 0xFFFFFFFF
+    extra = struct.pack("<HHQQ", 1, 16, declared_size, len(compressed)) if big else b""
+    sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (len(compressed), declared_size)
+    raw = name.encode()
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, *date, crc, *sizes, len(raw), len(extra)) + raw + extra
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 8, *date, crc, *sizes, len(raw), len(extra),
+                          0, 0, 0, 0, 0) + raw + extra
+    offset = len(local) + len(compressed)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), offset, 0)
+    return local + compressed + central + end
+
+
+def _npy_header(shape: tuple[int, ...], descr: str = "|u1") -> bytes:
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+    return header.getvalue()
+
+
+def declared_zip_bomb(uncompressed: int = 2 * 1024**3) -> bytes:
+    """An .npz whose X.npy honestly declares (and inflates to) `uncompressed` bytes; about 2 MB compressed."""
+    header = _npy_header((uncompressed // 64, 64))
+    body = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = body.compress(header) + body.flush(zlib.Z_FULL_FLUSH)
+    zeros = _deflated_zeros(uncompressed - uncompressed % (16 * 1024 * 1024))
+    crc = zlib.crc32(header)
+    block = bytes(16 * 1024 * 1024)
+    block_crc_runs = uncompressed // len(block)
+    for _ in range(block_crc_runs):  # the honest CRC-32 of 2 GB of zeros costs about a second; worth it
+        crc = zlib.crc32(block, crc)
+    return _zip_one("X.npy", head + zeros, len(header) + block_crc_runs * len(block), crc)
+
+
+def lying_zip_bomb(inflates_to: int = 2 * 1024**3, declared: int = 4096) -> bytes:
+    """An .npz whose headers declare `declared` bytes for X.npy while its stream inflates to `inflates_to`."""
+    header = _npy_header((inflates_to // 64, 64))
+    body = zlib.compressobj(9, zlib.DEFLATED, -15)
+    head = body.compress(header) + body.flush(zlib.Z_FULL_FLUSH)
+    prefix = (header + bytes(declared))[:declared]  # a matching CRC: the lie is in the size alone
+    return _zip_one("X.npy", head + _deflated_zeros(inflates_to), declared, zlib.crc32(prefix))
+
+
+def many_member_zip(members: int = 600_000) -> bytes:
+    """A zip64 .npz of `members` empty entries (and no X): its central directory alone is tens of MB."""
+    date = (0, 0x21)
+    locals_, centrals, offset = [], [], 0
+    for index in range(members):
+        name = b"%d" % index
+        local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, *date, 0, 0, 0, len(name), 0) + name
+        centrals.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 0, *date, 0, 0, 0, len(name),
+                                    0, 0, 0, 0, 0, offset) + name)
+        locals_.append(local)
+        offset += len(local)
+    central = b"".join(centrals)
+    zip64_end = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, members, members, len(central), offset)
+    locator = struct.pack("<IIQI", 0x07064B50, 0, offset + len(central), 1)
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, len(central), offset, 0)
+    return b"".join(locals_) + central + zip64_end + locator + end
+
+
+def huge_npy_header(elements: int = 2**60) -> bytes:
+    """A .npy whose header declares `elements` bytes but carries none of them."""
+    return _npy_header((elements,))
+
+
+def joblib_canary(marker: Path) -> bytes:
+    """A real joblib.dump file of the canary, as the tutorial stored its DataFrames."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(Canary(marker), buffer)
+    return buffer.getvalue()
+
+
+def protocol0_canary(marker: Path) -> bytes:
+    """A text-protocol pickle: it does not start with the 0x80 opcode a content check might look for."""
+    return pickle.dumps(Canary(marker), protocol=0)
+
+
+class ShellCanary:
+    """Unpickling this runs a shell command that creates a marker file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {shlex.quote(str(self.marker))}",))
+
+
+def shell_canary(marker: Path) -> bytes:
+    """A pickle whose loading would run `touch marker` through os.system."""
+    return pickle.dumps(ShellCanary(marker))

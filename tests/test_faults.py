@@ -91,7 +91,8 @@ def fault(name: str, app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch, endpo
     assert status == 200 and payload["count"] > 0
 
 
-def test_s3_endpoint_down(app: ModuleType, s3, s3_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_endpoint_down(app: ModuleType, s3, s3_server: str, proxy: FaultyS3,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
     def heal() -> None:
         monkeypatch.setenv("AWS_ENDPOINT_URL_S3", s3_server)
         monkeypatch.setattr(app, "S3", app.S3.__class__(app.MAX_OBJECT_BYTES))
@@ -101,13 +102,14 @@ def test_s3_endpoint_down(app: ModuleType, s3, s3_server: str, monkeypatch: pyte
 
 
 def test_s3_slower_than_the_read_timeout(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    before = proxy.requests
     with failing(proxy, "slow"):
         fault("S3 slow beyond the read timeout", app, s3, monkeypatch, proxy.url, 503,
               heal=lambda: setattr(proxy, "mode", "pass"))
-    assert proxy.requests - before - 1 == 2  # two attempts, then a clear 503 (the last request is the good one)
+    assert proxy.seen["slow"] >= 2, proxy.seen  # retried, then a clear 503
 
 
+@pytest.mark.xfail(strict=True, reason="finding F2 (notes/hostile-findings.md): source.S3Source.read has no total "
+                   "deadline, so a body trickled within the read timeout holds the function until its own timeout")
 def test_s3_trickling_the_body_is_cut_off(app: ModuleType, s3, proxy: FaultyS3,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # Every socket read returns within the read timeout, so only a total deadline can bound this one.
@@ -117,10 +119,9 @@ def test_s3_trickling_the_body_is_cut_off(app: ModuleType, s3, proxy: FaultyS3,
 
 
 def test_s3_answering_500s(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
-    before = proxy.requests
     with failing(proxy, "error500"):
         fault("S3 answering 500s", app, s3, monkeypatch, proxy.url, 502, heal=lambda: setattr(proxy, "mode", "pass"))
-    assert proxy.requests - before - 1 >= 2  # retried once before giving up
+    assert proxy.seen["error500"] >= 2, proxy.seen  # retried before giving up
 
 
 def test_object_deleted_mid_request(app: ModuleType, s3, proxy: FaultyS3, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -135,8 +136,8 @@ def test_connection_dropped_mid_body(app: ModuleType, s3, proxy: FaultyS3, monke
               heal=lambda: setattr(proxy, "mode", "pass"))
 
 
-def test_credentials_missing(app: ModuleType, s3, s3_server: str, monkeypatch: pytest.MonkeyPatch,
-                             tmp_path: Path) -> None:
+def test_credentials_missing(app: ModuleType, s3, s3_server: str, proxy: FaultyS3,
+                             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     saved = {name: os.environ[name] for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if name in os.environ}
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
