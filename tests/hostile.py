@@ -38,23 +38,6 @@ def npz(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def zip_bomb(uncompressed: int = 512 * 1024**2) -> bytes:
-    """An .npz whose X.npy declares `uncompressed` bytes of zeros but is a few MB compressed."""
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False,
-                                                  "shape": (uncompressed // 64, 64)})
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        info = zipfile.ZipInfo("X.npy")
-        info.compress_type = zipfile.ZIP_DEFLATED
-        with archive.open(info, "w", force_zip64=True) as member:
-            member.write(header.getvalue())
-            block = bytes(16 * 1024 * 1024)
-            for _ in range(uncompressed // len(block)):
-                member.write(block)
-    return buffer.getvalue()
-
-
 def pickled_canary(marker: Path) -> bytes:
     """A pickle (as joblib writes them) that touches `marker` when loaded."""
     return pickle.dumps(Canary(marker))

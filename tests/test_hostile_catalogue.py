@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import socket
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -94,6 +96,8 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     # content types and methods
     "text/plain": (body({"instances": [ROW]}, headers={"content-type": "text/plain"}), 415),
     "form encoded": (body("instances=1", headers={"content-type": "application/x-www-form-urlencoded"}), 415),
+    "multipart": (body({"instances": [ROW]}, headers={"content-type": "multipart/form-data; boundary=x"}), 415),
+    "JSON lookalike type": (body({"instances": [ROW]}, headers={"content-type": "application/json-patch+json"}), 415),
     "GET": (lambda s3, tmp: (None, load_event("get_predict.json")), 405),
     "DELETE": (body({}, requestContext={"http": {"method": "DELETE", "path": "/predict"}}), 405),
     # keys
@@ -108,27 +112,50 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     # buckets and objects
     "bucket not allowed": (ref("x.npy", bucket="someone-elses-data"), 403),
     "lookalike bucket": (ref("x.npy", bucket=DATA_BUCKET + "-evil"), 403),
+    "bucket in capitals": (ref("x.npy", bucket=DATA_BUCKET.upper()), 403),
+    "traversal in the bucket name": (ref("x.npy", bucket=f"../{DATA_BUCKET}"), 403),
+    "duplicate bucket field, last one not allowed": (
+        body('{"bucket": "%s", "key": "x.npy", "bucket": "someone-elses-data"}' % DATA_BUCKET), 403),
+    "ARN as bucket": (ref("x.npy", bucket=f"arn:aws:s3:::{DATA_BUCKET}"), 403),
     "missing object": (ref("nowhere/missing.npy"), 404),
     "zero-byte .npy": (obj("h/zero.npy", lambda tmp: b""), 422),
     "truncated .npy": (obj("h/cut.npy", lambda tmp: hostile.npy(np.zeros((50, 64)))[:300]), 422),
     "garbage after .npy magic": (obj("h/magic.npy", lambda tmp: b"\x93NUMPY\x01\x00" + b"\xff" * 100), 422),
     "structured .npy": (obj("h/struct.npy", lambda tmp: hostile.npy(np.zeros(3, dtype=[("a", "u1")]))), 415),
-    ".npz zip bomb (512 MB declared)": (obj("h/bomb.npz", lambda tmp: hostile.zip_bomb()), 413),
+    ".npz zip bomb (2 GiB declared, 2 MB sent)": (obj("h/bomb.npz", lambda tmp: hostile.declared_zip_bomb()), 413),
+    ".npz zip bomb with a lying header (4 KiB declared)": (obj("h/liar.npz", lambda tmp: hostile.lying_zip_bomb()), 422),
+    ".npy header declaring 2**60 elements": (obj("h/huge.npy", lambda tmp: hostile.huge_npy_header()), 422),
+    "object-dtype X inside .npz": (obj("h/objx.npz", lambda tmp: zipped_npy(hostile.object_npy_canary(tmp / "pwned"))),
+                                   415),
     ".npz without X": (obj("h/nox.npz", lambda tmp: hostile.npz(rows=np.zeros((2, 64)))), 422),
     ".npz that is not a zip": (obj("h/fake.npz", lambda tmp: b"PK\x03\x04 not really"), 422),
     "CSV with text": (obj("h/text.csv", lambda tmp: b"1,2,3\n4,five,6\n"), 422),
     "CSV single huge line": (obj("h/line.csv", lambda tmp: ",".join(["1"] * 200_000).encode()), 422),
+    "CSV with NaN": (obj("h/nan.csv", lambda tmp: (",".join(["nan"] + ["1"] * 63) + "\n").encode()), 422),
+    "CSV header only": (obj("h/header.csv", lambda tmp: b"a,b,c\n"), 422),
     "CSV not UTF-8": (obj("h/latin.csv", lambda tmp: "é,1\n".encode("latin-1")), 422),
     "JSON object file": (obj("h/obj.json", lambda tmp: b'{"rows": [[0]]}'), 422),
     "JSON file truncated": (obj("h/cut.json", lambda tmp: b"[[0, 1,"), 422),
     "object .npy canary": (obj("h/canary.npy", lambda tmp: hostile.object_npy_canary(tmp / "pwned")), 415),
-    ".joblib canary": (obj("h/canary.joblib", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    ".joblib canary (joblib.dump)": (obj("h/canary.joblib", lambda tmp: hostile.joblib_canary(tmp / "pwned")), 415),
+    "os.system canary as .pkl": (obj("h/shell.pkl", lambda tmp: hostile.shell_canary(tmp / "pwned")), 415),
+    "pickle named .csv": (obj("h/canary.csv", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
+    "protocol-0 pickle named .npy": (obj("h/proto0.npy", lambda tmp: hostile.protocol0_canary(tmp / "pwned")), 422),
+    "protocol-0 pickle named .json": (obj("h/proto0.json", lambda tmp: hostile.protocol0_canary(tmp / "pwned")), 422),
     ".pkl canary": (obj("h/canary.pkl", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
     "pickle named .json": (obj("h/canary.json", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
     "pickle named .npy": (obj("h/canary2.npy", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
     "unknown suffix": (obj("h/rows.parquet", lambda tmp: b"PAR1"), 415),
     "no suffix": (obj("h/rows", lambda tmp: hostile.npy(np.zeros((1, 64)))), 415),
 }
+
+
+def zipped_npy(member: bytes) -> bytes:
+    """An .npz (plain zip) holding `member` as X.npy, written without numpy so any array bytes can go in."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("X.npy", member)
+    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("case", CATALOGUE, ids=list(CATALOGUE))
@@ -162,6 +189,7 @@ def test_catalogue_has_at_least_40_distinct_cases() -> None:
     assert len(CATALOGUE) >= 40 and len({c for c in CATALOGUE}) == len(CATALOGUE)
 
 
+SEVEN_MB = b'{"instances": [[' + b",".join([b"1"] * (7 * 1024 * 1024 // 2)) + b"]]}"
 HTTP_CASES = {
     "body over API Gateway's 10 MB": (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
                                       b"Content-Length: 10485761\r\n\r\n", 413),
@@ -170,6 +198,14 @@ HTTP_CASES = {
     "chunked body": (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", 411),
     "bad Content-Length": (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
     "PUT": (b"PUT /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 405),
+    "GET": (b"GET /predict HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    "text/plain": (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415),
+    "octet-stream": (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/octet-stream\r\n"
+                     b"Content-Length: 4\r\n\r\n\x80\x04K.", 415),
+    "percent-encoded traversal in URL": (b"POST /%2e%2e/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+    "7 MB body: under API Gateway's 10 MB, over Lambda's 6 MB": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(SEVEN_MB), SEVEN_MB), 413),
 }
 
 
