@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import unicodedata
 
 import boto3
@@ -19,6 +20,8 @@ _CONFIG = Config(
     retries={"max_attempts": 2, "mode": "standard"},
 )
 _MAX_KEY_BYTES = 1024
+# The whole read, first byte to last, is given up by then: well inside the function's 15 s default timeout.
+_TOTAL_TIMEOUT_S = float(os.environ.get("S3_TOTAL_TIMEOUT", "6"))
 
 
 def allowed_buckets() -> frozenset[str]:
@@ -29,11 +32,12 @@ def allowed_buckets() -> frozenset[str]:
 class S3Source:
     """Reads one object at a time, refusing anything outside the allowlist or over the size limit."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, total_timeout: float = _TOTAL_TIMEOUT_S) -> None:
         # A session of its own: credentials and endpoint are read from the environment now, not from a cache.
         self.client = boto3.session.Session().client("s3", config=_CONFIG)
         self.allowed = allowed_buckets()
         self.max_bytes = max_bytes
+        self.total_timeout = total_timeout
 
     def check(self, bucket: object, key: object) -> tuple[str, str]:
         """Validate a bucket and key from a request before any network call."""
@@ -52,7 +56,29 @@ class S3Source:
         return bucket, key
 
     def read(self, bucket: str, key: str) -> bytes:
-        """The object's bytes, or a typed error; never more than max_bytes are read."""
+        """The object's bytes, or a typed error; never more than max_bytes, never later than total_timeout."""
+        # Each socket read has its own timeout, but a body trickled just inside it would never time out. So the
+        # fetch runs on a thread of its own and the request waits for it until the deadline only; a fetch left
+        # behind ends at its own timeouts and holds nothing the next request needs.
+        outcome: dict = {}
+        finished = threading.Event()
+
+        def fetch() -> None:
+            try:
+                outcome["data"] = self._fetch(bucket, key)
+            except BaseException as exc:  # handed to the waiting request below
+                outcome["error"] = exc
+            finally:
+                finished.set()
+
+        threading.Thread(target=fetch, name="s3-read", daemon=True).start()
+        if not finished.wait(self.total_timeout):
+            raise UpstreamTimeout(f"S3 did not deliver the object within {self.total_timeout:g} s; try again")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["data"]
+
+    def _fetch(self, bucket: str, key: str) -> bytes:
         try:
             response = self.client.get_object(Bucket=bucket, Key=key)
             length = response.get("ContentLength")
