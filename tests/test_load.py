@@ -11,7 +11,7 @@ import numpy as np
 
 from conftest import http
 
-REQUESTS, CONCURRENCY, DEADLINE_S = 5_000, 16, 180
+REQUESTS, CONCURRENCY, DEADLINE_S = 5_000, 16, 120
 
 
 def test_5000_requests_at_concurrency_16_without_errors(local_api: dict[str, str], model_dir: Path,
