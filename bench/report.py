@@ -74,7 +74,7 @@ def markdown(rows: list[dict], meta: dict) -> str:
              f"- Machine: {meta['machine']}", f"- Dataset: {meta['dataset']}; batch of {meta['batch_rows']} rows",
              f"- Method: {meta['method']}",
              f"- **Component default memory: {meta['project_memory_mb']} MB**: the project's peak RSS on the largest "
-             f"requests it accepts (10,000 float rows as .npy, a 16 MB .json) was "
+             f"requests it accepts (10,000 float rows as .npy, a 6 MB .json, a 16 MB .csv) was "
              f"{_fmt(meta['project_largest_rss_mb'])} MB; plus 25% headroom, rounded up to 64 MB",
              f"- Prices: AWS Lambda x86, us-east-1, ${PRICE_PER_GB_SECOND} per GB-second and $0.20 per 1M requests "
              f"(aws.amazon.com/lambda/pricing, as of {PRICES_AS_OF}); reference priced at the tutorial's "

@@ -26,7 +26,9 @@ logger = get_logger()
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent / "model"))
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))  # Lambda's synchronous payload cap
 MAX_OBJECT_BYTES = int(os.environ.get("MAX_OBJECT_BYTES", 64 * 1024 * 1024))
-MAX_TEXT_BYTES = int(os.environ.get("MAX_TEXT_BYTES", 16 * 1024 * 1024))  # .csv and .json objects
+MAX_CSV_BYTES = int(os.environ.get("MAX_CSV_BYTES", 16 * 1024 * 1024))
+# A JSON float costs a 24-byte object once parsed: 6 MB (the inline cap) keeps the worst case inside 256 MB.
+MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 6 * 1024 * 1024))
 MAX_ROWS = int(os.environ.get("MAX_ROWS", 10_000))
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's response cap, less room for the envelope
 
@@ -88,7 +90,8 @@ def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarr
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
-        return batch.from_object(key, S3.read(bucket, key), MAX_OBJECT_BYTES, MAX_TEXT_BYTES)
+        limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features)
+        return batch.from_object(key, S3.read(bucket, key), limits)
     raise BadRequest('send exactly one input: {"bucket": ..., "key": ...} or {"instances": [[...]]}; '
                      f"got fields {sorted(keys)[:5]}")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,7 +17,21 @@ PICKLE_HELP = (
     "DataFrame, load it where you trust it and run np.save('batch.npy', df.to_numpy(dtype='float32'))"
 )
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
+# np.savez writes one member per array; a bigger central directory is itself a memory attack (one ZipInfo each).
+_MAX_NPZ_MEMBERS = 16
+_ZIP_END = b"PK\x05\x06"
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may cost: object bytes per format, rows, and the row width the model expects."""
+
+    max_bytes: int
+    max_csv_bytes: int
+    max_json_bytes: int
+    max_rows: int
+    n_features: int
 
 
 def _json_rows(value: object, raw: bytes | str) -> np.ndarray:
@@ -58,7 +73,19 @@ def _load_npy(data: bytes) -> np.ndarray:
         raise InvalidRows("not a valid .npy file (truncated or corrupt); write it with np.save") from None
 
 
+def _check_zip_directory(data: bytes) -> None:
+    # Read from the end-of-central-directory record before zipfile parses every entry into an object.
+    tail = data[-(22 + 65535):]
+    at = tail.rfind(_ZIP_END)
+    if at < 0 or len(tail) - at < 22:
+        raise InvalidRows("not a valid .npz file; write it with np.savez('batch.npz', X=rows)")
+    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    if entries > _MAX_NPZ_MEMBERS:
+        raise TooLarge(f"the .npz has {entries} members; a batch needs one array X (at most {_MAX_NPZ_MEMBERS})")
+
+
 def _load_npz(data: bytes, max_bytes: int) -> np.ndarray:
+    _check_zip_directory(data)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = {info.filename: info for info in archive.infolist()}
@@ -87,15 +114,21 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _load_csv(data: bytes) -> np.ndarray:
+def _load_csv(data: bytes, limits: Limits) -> np.ndarray:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidRows("the .csv is not UTF-8 text") from None
-    lines = text.splitlines()
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) > limits.max_rows + 1:
+        raise TooLarge(f"the .csv has {len(lines)} lines; the limit is {limits.max_rows} rows; split the batch")
+    # Counted before anything is split or parsed, so a huge line never becomes millions of cells in memory.
+    wrong = next((n for n, line in enumerate(lines) if line.count(",") + 1 != limits.n_features), None)
+    if wrong is not None:
+        raise InvalidRows(f"line {wrong + 1} of the .csv has {lines[wrong].count(',') + 1} cells; "
+                          f"each row needs {limits.n_features}")
     if lines and not any(_is_number(cell) for cell in lines[0].split(",")):
         lines = lines[1:]  # a header row: names only, no numbers
-    lines = [line for line in lines if line.strip()]
     if not lines:
         raise InvalidRows("the .csv has no rows")
     try:
@@ -104,7 +137,10 @@ def _load_csv(data: bytes) -> np.ndarray:
         raise InvalidRows("every .csv row must hold the same number of comma-separated numbers") from None
 
 
-def _load_json(data: bytes) -> np.ndarray:
+def _load_json(data: bytes, limits: Limits) -> np.ndarray:
+    # Every JSON float becomes a 24-byte object: refuse more numbers than a batch may hold before parsing any.
+    if data.count(b",") + 1 > limits.max_rows * limits.n_features:
+        raise TooLarge(f"the .json holds more than {limits.max_rows} rows of {limits.n_features} values; split it")
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):
@@ -112,22 +148,23 @@ def _load_json(data: bytes) -> np.ndarray:
     return _json_rows(value, data)
 
 
-def from_object(key: str, data: bytes, max_bytes: int, max_text_bytes: int) -> np.ndarray:
+def from_object(key: str, data: bytes, limits: Limits) -> np.ndarray:
     """Decode an S3 object by its key's suffix; pickles are refused by name and by content."""
     suffix = "." + key.rsplit(".", 1)[-1].lower() if "." in key else ""
     if suffix in _PICKLE_SUFFIXES or data[:1] == b"\x80":
         raise UnsupportedFormat(PICKLE_HELP)
-    # Parsed text costs several times its size in memory; big batches belong in the binary formats.
-    if suffix in (".csv", ".json") and len(data) > max_text_bytes:
-        raise TooLarge(f"{suffix} objects are limited to {max_text_bytes} bytes; send large batches as .npy or .npz")
     if suffix == ".npy":
         return _load_npy(data)
     if suffix == ".npz":
-        return _load_npz(data, max_bytes)
+        return _load_npz(data, limits.max_bytes)
+    # Parsed text costs several times its size in memory; big batches belong in the binary formats.
+    text_limit = {".csv": limits.max_csv_bytes, ".json": limits.max_json_bytes}.get(suffix)
+    if text_limit is not None and len(data) > text_limit:
+        raise TooLarge(f"{suffix} objects are limited to {text_limit} bytes; send large batches as .npy or .npz")
     if suffix == ".csv":
-        return _load_csv(data)
+        return _load_csv(data, limits)
     if suffix == ".json":
-        return _load_json(data)
+        return _load_json(data, limits)
     raise UnsupportedFormat(f"unsupported object format {suffix or '(no suffix)'!r}; use {SAFE_FORMATS}")
 
 

@@ -138,7 +138,7 @@ def test_limits_give_413(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_text_objects_over_their_limit_get_413(app: ModuleType, s3, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(app, "MAX_TEXT_BYTES", 500)
+    monkeypatch.setattr(app, "MAX_JSON_BYTES", 500)
     status, payload = call(app, put(s3, "big/rows.json", json.dumps([[0] * 64] * 10).encode()))
     assert status == 413 and "as .npy or .npz" in payload["error"]
 
@@ -207,7 +207,7 @@ def test_unpredictable_rows_get_422(app: ModuleType, rows: list, fragment: str) 
 @pytest.mark.parametrize(
     "key, data, fragment",
     [("empty.npy", b"", "not a valid .npy"), ("cut.npy", None, "not a valid .npy"),
-     ("text.csv", b"1,2,x\n", "comma-separated numbers"), ("obj.json", b'{"rows": 1}', "list of lists")],
+     ("text.csv", (",".join(["1"] * 63 + ["x"]) + "\n").encode(), "comma-separated numbers"), ("obj.json", b'{"rows": 1}', "list of lists")],
     ids=["zero-byte npy", "truncated npy", "csv text", "json object"],
 )
 def test_broken_objects_get_422(app: ModuleType, s3, key: str, data: bytes | None, fragment: str) -> None:
