@@ -100,7 +100,7 @@ def _load_npz(data: bytes, max_bytes: int) -> np.ndarray:
     try:
         with archive.open(info) as member:
             # Reading at most the declared size (+1 to detect a lying header) bounds memory even then.
-            inner = member.read(max_bytes + 1)
+            inner = member.read(min(info.file_size, max_bytes) + 1)
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
         raise InvalidRows("the .npz is corrupt or uses an unsupported compression") from None
     return _load_npy(inner)

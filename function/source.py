@@ -13,11 +13,11 @@ from botocore.exceptions import ReadTimeoutError
 
 from errors import BadRequest, Forbidden, NotFound, TooLarge, UpstreamError, UpstreamTimeout
 
-# Short timeouts and two attempts bound an S3 outage to a few seconds, far below the function's timeout.
+# Short timeouts and two attempts in all (the first and one retry) bound an S3 outage to a few seconds.
 _CONFIG = Config(
     connect_timeout=float(os.environ.get("S3_CONNECT_TIMEOUT", "2")),
     read_timeout=float(os.environ.get("S3_READ_TIMEOUT", "2")),
-    retries={"max_attempts": 2, "mode": "standard"},
+    retries={"total_max_attempts": 2, "mode": "standard"},
 )
 _MAX_KEY_BYTES = 1024
 # The whole read, first byte to last, is given up by then: well inside the function's 15 s default timeout.
