@@ -100,8 +100,12 @@ def lying_zip_bomb(inflates_to: int = 2 * 1024**3, declared: int = 4096) -> byte
     return _zip_one("X.npy", head + _deflated_zeros(inflates_to), declared, zlib.crc32(prefix))
 
 
-def many_member_zip(members: int = 600_000) -> bytes:
-    """A zip64 .npz of `members` empty entries (and no X): its central directory alone is tens of MB."""
+def many_member_zip(members: int = 600_000, claimed: int | None = None) -> bytes:
+    """An .npz of `members` empty entries (and no X): its central directory alone is tens of MB.
+
+    With `claimed`, the end record states that entry count instead (and no zip64 record follows): zipfile walks
+    the central directory by its byte size, so the count is a lie a reader must not trust.
+    """
     date = (0, 0x21)
     locals_, centrals, offset = [], [], 0
     for index in range(members):
@@ -112,6 +116,9 @@ def many_member_zip(members: int = 600_000) -> bytes:
         locals_.append(local)
         offset += len(local)
     central = b"".join(centrals)
+    if claimed is not None:
+        end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, claimed, claimed, len(central), offset, 0)
+        return b"".join(locals_) + central + end
     zip64_end = struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, members, members, len(central), offset)
     locator = struct.pack("<IIQI", 0x07064B50, 0, offset + len(central), 1)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, len(central), offset, 0)

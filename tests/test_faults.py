@@ -108,8 +108,6 @@ def test_s3_slower_than_the_read_timeout(app: ModuleType, s3, proxy: FaultyS3, m
     assert proxy.seen["slow"] >= 2, proxy.seen  # retried, then a clear 503
 
 
-@pytest.mark.xfail(strict=True, reason="finding F2 (notes/hostile-findings.md): source.S3Source.read has no total "
-                   "deadline, so a body trickled within the read timeout holds the function until its own timeout")
 def test_s3_trickling_the_body_is_cut_off(app: ModuleType, s3, proxy: FaultyS3,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # Every socket read returns within the read timeout, so only a total deadline can bound this one.
