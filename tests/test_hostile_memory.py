@@ -23,6 +23,10 @@ from conftest import DATA_BUCKET, FUNCTION_DIR
 MiB = 1024 * 1024
 F4 = pytest.mark.xfail(strict=True, reason="finding F4 (notes/hostile-findings.md): the .npz member check trusts the "
                                            "end record's count, which zipfile ignores (it walks the directory by size)")
+F5 = pytest.mark.xfail(strict=True, reason="finding F5 (notes/hostile-findings.md): the .csv is split into every "
+                                           "line (str.splitlines) before the line count is checked")
+F6 = pytest.mark.xfail(strict=True, reason="finding F6 (notes/hostile-findings.md): JSON bodies and objects are "
+                                           "parsed before anything bounds how many containers they hold")
 
 PROBE = r"""
 import json, sys, time
@@ -41,11 +45,11 @@ print(json.dumps({"status": response["statusCode"], "error": json.loads(response
 """
 
 
-def default_memory_mb() -> int:
-    """The component's default Lambda memory, the budget every accepted request must fit."""
+def budget_mb() -> float:
+    """The component's default Lambda memory less the 25% headroom the benchmark sized it with (bench/results)."""
     from components import MnistPredictorArgs
 
-    return MnistPredictorArgs().memory_size
+    return MnistPredictorArgs().memory_size / 1.25
 
 
 def _float_line_csv() -> bytes:
@@ -54,6 +58,18 @@ def _float_line_csv() -> bytes:
 
 def _float_json() -> bytes:
     return ("[[" + ",".join(["0.5"] * (4 * MiB - 8)) + "]]").encode()
+
+
+def _short_lines_csv(separator: bytes = b"\n") -> bytes:
+    return (b"12" + separator) * (16 * MiB // 3 - 1)
+
+
+def _json_of(item: bytes, start: bytes = b"[", end: bytes = b"]") -> bytes:
+    return start + b",".join([item] * (6 * MiB // (len(item) + 1) - 8)) + end
+
+
+def _inline(item: bytes, start: bytes = b"[", end: bytes = b"]") -> bytes:
+    return b'{"instances": ' + _json_of(item, start, end) + b"}"
 
 
 def _uint8_npy() -> bytes:
@@ -66,8 +82,15 @@ CASES: dict[str, tuple[str, Callable[[], bytes], set[int], pytest.MarkDecorator 
     "lying .npz header, inflates to 2 GiB": ("mem/liar.npz", hostile.lying_zip_bomb, {422}, None),
     ".npy header declaring 2**60 elements": ("mem/huge.npy", hostile.huge_npy_header, {413, 422}, None),
     "61 MB .npy of 1,000,000 rows": ("mem/rows.npy", _uint8_npy, {413}, None),
-    "6 MB inline body of floats": ("", lambda: b"", {422}, None),
+    "6 MB inline body of floats": ("", lambda: _inline(b"0.5", b"[[", b"]]"), {422}, None),
+    "6 MB inline body of 2 million empty lists": ("", lambda: _inline(b"[]"), {413, 422}, F6),
+    "6 MB inline body of 2 million empty objects": ("", lambda: _inline(b"{}"), {413, 422}, F6),
     "16 MiB one-line .csv of floats": ("mem/line.csv", _float_line_csv, {413, 422}, None),
+    "16 MiB .csv of 5.6 million short lines": ("mem/lines.csv", _short_lines_csv, {413, 422}, F5),
+    "16 MiB .csv of short lines split by vertical tabs": (
+        "mem/vtab.csv", lambda: _short_lines_csv(b"\x0b"), {413, 422}, F5),
+    "6 MiB .json of 2 million empty lists": ("mem/lists.json", lambda: _json_of(b"[]"), {413, 422}, F6),
+    "6 MiB .json of 2 million empty objects": ("mem/dicts.json", lambda: _json_of(b"{}"), {413, 422}, F6),
     "16 MiB .json of floats": ("mem/floats.json", _float_json, {413, 422}, None),
     "50 MB .npz of 600,000 empty members": ("mem/members.npz", hostile.many_member_zip, {413, 422}, None),
     "50 MB .npz of 600,000 members, end record claiming 1": (
@@ -84,10 +107,13 @@ def test_hostile_object_fits_the_default_lambda_memory(case: str, model_dir: Pat
         s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=make())
         body = json.dumps({"bucket": DATA_BUCKET, "key": key})
     else:
-        body = '{"instances": [[' + ",".join(["0.5"] * (6 * MiB // 4 - 8)) + "]]}"
+        body = make().decode()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "MODEL_DIR": str(model_dir), "LOG_LEVEL": "WARNING",
            "ALLOWED_BUCKETS": DATA_BUCKET, "AWS_ENDPOINT_URL_S3": s3_server, "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "OPENBLAS_NUM_THREADS": "1"}
+    # The row limit an MNIST model implies (10,000 rows x 784 values): the digits model's 64 features would
+    # otherwise let the value-count checks refuse what a deployed MNIST function must parse.
+    env["MAX_ROWS"] = str(10_000 * 784 // 64)
     # when a freshly initialised function serves it
     result = subprocess.run([sys.executable, "-c", PROBE], input=body, cwd=FUNCTION_DIR, env=env,
                             capture_output=True, text=True, timeout=120)
@@ -95,7 +121,7 @@ def test_hostile_object_fits_the_default_lambda_memory(case: str, model_dir: Pat
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     RESULTS[case] = figures
     print(f"\nmemory: {case}: {figures}")
-    # then a documented client error with a JSON message, quickly, inside the default memory
+    # then a documented client error with a JSON message, quickly, inside the default memory's sizing budget
     assert figures["status"] in statuses and figures["error"], figures
     assert figures["seconds"] < 5, figures
-    assert figures["peak_mb"] < default_memory_mb(), figures
+    assert figures["peak_mb"] <= budget_mb(), figures
