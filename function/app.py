@@ -102,7 +102,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", "-"), "source": "-", "rows": 0}
     try:
         raw = _body(event if isinstance(event, dict) else {})
-        rows = batch.validate(_rows(batch.parse_body(raw), raw, fields), MODEL.n_features, MAX_ROWS)
+        rows = batch.validate(_rows(batch.parse_body(raw, MAX_ROWS), raw, fields), MODEL.n_features, MAX_ROWS)
         fields["rows"] = len(rows)
         predictions = MODEL.predict(rows).tolist()
         response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO})

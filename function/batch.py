@@ -19,7 +19,8 @@ PICKLE_HELP = (
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".sav")
 # np.savez writes one member per array; a bigger central directory is itself a memory attack (one ZipInfo each).
 _MAX_NPZ_MEMBERS = 16
-_ZIP_END = b"PK\x05\x06"
+_ZIP_ENTRY = b"PK\x01\x02"
+_MAX_BODY_OBJECTS = 64
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 
@@ -74,12 +75,9 @@ def _load_npy(data: bytes) -> np.ndarray:
 
 
 def _check_zip_directory(data: bytes) -> None:
-    # Read from the end-of-central-directory record before zipfile parses every entry into an object.
-    tail = data[-(22 + 65535):]
-    at = tail.rfind(_ZIP_END)
-    if at < 0 or len(tail) - at < 22:
-        raise InvalidRows("not a valid .npz file; write it with np.savez('batch.npz', X=rows)")
-    entries = int.from_bytes(tail[at + 10 : at + 12], "little")
+    # zipfile turns every central-directory entry into an object, whatever the end record claims. Each entry starts
+    # with this signature, so counting it (one pass, no allocation) bounds them before zipfile sees the archive.
+    entries = data.count(_ZIP_ENTRY)
     if entries > _MAX_NPZ_MEMBERS:
         raise TooLarge(f"the .npz has {entries} members; a batch needs one array X (at most {_MAX_NPZ_MEMBERS})")
 
@@ -119,9 +117,13 @@ def _load_csv(data: bytes, limits: Limits) -> np.ndarray:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidRows("the .csv is not UTF-8 text") from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if len(lines) > limits.max_rows + 1:
-        raise TooLarge(f"the .csv has {len(lines)} lines; the limit is {limits.max_rows} rows; split the batch")
+    # Lines are read one at a time (universal newlines only) and counted as they come, never all split at once.
+    lines: list[str] = []
+    for seen, line in enumerate(io.StringIO(text, newline=None)):
+        if line.strip():
+            lines.append(line.rstrip("\n"))
+        if len(lines) > limits.max_rows + 1 or seen > 2 * limits.max_rows + 2:
+            raise TooLarge(f"the .csv has more than {limits.max_rows} rows; split the batch")
     # Counted before anything is split or parsed, so a huge line never becomes millions of cells in memory.
     wrong = next((n for n, line in enumerate(lines) if line.count(",") + 1 != limits.n_features), None)
     if wrong is not None:
@@ -138,9 +140,11 @@ def _load_csv(data: bytes, limits: Limits) -> np.ndarray:
 
 
 def _load_json(data: bytes, limits: Limits) -> np.ndarray:
-    # Every JSON float becomes a 24-byte object: refuse more numbers than a batch may hold before parsing any.
-    if data.count(b",") + 1 > limits.max_rows * limits.n_features:
+    # Every JSON value becomes a Python object: count them on the raw text (one pass each) before parsing any.
+    if data.count(b",") + 1 > limits.max_rows * limits.n_features or data.count(b"[") > limits.max_rows + 1:
         raise TooLarge(f"the .json holds more than {limits.max_rows} rows of {limits.n_features} values; split it")
+    if b"{" in data:
+        raise InvalidRows("the .json must be a list of rows of numbers, without objects")
     try:
         value = json.loads(data)
     except (ValueError, RecursionError):
@@ -190,8 +194,15 @@ def validate(array: np.ndarray, n_features: int, max_rows: int) -> np.ndarray:
     return array
 
 
-def parse_body(body: str) -> dict:
-    """The request body as a JSON object."""
+def parse_body(body: str, max_rows: int) -> dict:
+    """The request body as a JSON object; container counts are checked on the raw text before parsing."""
+    # A request is one object holding at most max_rows + 1 lists; a few more braces may sit inside an S3 key.
+    if not body.lstrip().startswith("{"):
+        raise BadRequest('the body must be a JSON object: {"bucket": ..., "key": ...} or {"instances": [[...]]}')
+    if body.count("[") > max_rows + 2:
+        raise TooLarge(f"the body holds more than {max_rows} rows; split the batch or put it in S3")
+    if body.count("{") > _MAX_BODY_OBJECTS:
+        raise BadRequest('the body must be one JSON object: {"bucket": ..., "key": ...} or {"instances": [[...]]}')
     try:
         value = json.loads(body)
     except RecursionError:

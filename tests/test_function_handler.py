@@ -207,7 +207,7 @@ def test_unpredictable_rows_get_422(app: ModuleType, rows: list, fragment: str) 
 @pytest.mark.parametrize(
     "key, data, fragment",
     [("empty.npy", b"", "not a valid .npy"), ("cut.npy", None, "not a valid .npy"),
-     ("text.csv", (",".join(["1"] * 63 + ["x"]) + "\n").encode(), "comma-separated numbers"), ("obj.json", b'{"rows": 1}', "list of lists")],
+     ("text.csv", (",".join(["1"] * 63 + ["x"]) + "\n").encode(), "comma-separated numbers"), ("obj.json", b'{"rows": 1}', "list of rows")],
     ids=["zero-byte npy", "truncated npy", "csv text", "json object"],
 )
 def test_broken_objects_get_422(app: ModuleType, s3, key: str, data: bytes | None, fragment: str) -> None:

@@ -84,7 +84,7 @@ CASES: dict[str, tuple[str, Callable[[], bytes], set[int], pytest.MarkDecorator 
     "61 MB .npy of 1,000,000 rows": ("mem/rows.npy", _uint8_npy, {413}, None),
     "6 MB inline body of floats": ("", lambda: _inline(b"0.5", b"[[", b"]]"), {422}, None),
     "6 MB inline body of 2 million empty lists": ("", lambda: _inline(b"[]"), {413, 422}, F6),
-    "6 MB inline body of 2 million empty objects": ("", lambda: _inline(b"{}"), {413, 422}, F6),
+    "6 MB inline body of 2 million empty objects": ("", lambda: _inline(b"{}"), {400, 413, 422}, F6),
     "16 MiB one-line .csv of floats": ("mem/line.csv", _float_line_csv, {413, 422}, None),
     "16 MiB .csv of 5.6 million short lines": ("mem/lines.csv", _short_lines_csv, {413, 422}, F5),
     "16 MiB .csv of short lines split by vertical tabs": (
