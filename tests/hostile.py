@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bz2
+import functools
 import io
 import os
 import pickle
@@ -56,15 +58,15 @@ def _deflated_zeros(size: int, block: int = 16 * 1024 * 1024) -> bytes:
     return chunk * (size // block) + zlib.compressobj(9, zlib.DEFLATED, -15).flush()
 
 
-def _zip_one(name: str, compressed: bytes, declared_size: int, crc: int) -> bytes:
-    """A one-member deflated zip written by hand, so its headers can say whatever the test needs."""
+def _zip_one(name: str, compressed: bytes, declared_size: int, crc: int, method: int = 8) -> bytes:
+    """A one-member zip (deflated unless `method` says otherwise) written by hand, so its headers can lie."""
     date = (0, 0x21)  # 1980-01-01 00:00
     big = declared_size >= 0xFFFFFFFF or len(compressed) >= 0xFFFFFFFF
     extra = struct.pack("<HHQQ", 1, 16, declared_size, len(compressed)) if big else b""
     sizes = (0xFFFFFFFF, 0xFFFFFFFF) if big else (len(compressed), declared_size)
     raw = name.encode()
-    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, *date, crc, *sizes, len(raw), len(extra)) + raw + extra
-    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 8, *date, crc, *sizes, len(raw), len(extra),
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 46, 0, method, *date, crc, *sizes, len(raw), len(extra)) + raw + extra
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 46, 46, 0, method, *date, crc, *sizes, len(raw), len(extra),
                           0, 0, 0, 0, 0) + raw + extra
     offset = len(local) + len(compressed)
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), offset, 0)
@@ -98,6 +100,18 @@ def lying_zip_bomb(inflates_to: int = 2 * 1024**3, declared: int = 4096) -> byte
     head = body.compress(header) + body.flush(zlib.Z_FULL_FLUSH)
     prefix = (header + bytes(declared))[:declared]  # a matching CRC: the lie is in the size alone
     return _zip_one("X.npy", head + _deflated_zeros(inflates_to), declared, zlib.crc32(prefix))
+
+
+@functools.lru_cache(maxsize=2)
+def bzip2_zip_bomb(inflates_to: int = 256 * 1024**2, declared: int = 4096) -> bytes:
+    """An .npz whose bzip2 X.npy declares `declared` bytes; its few hundred bytes inflate to `inflates_to`.
+
+    zipfile asks zlib for at most the bytes wanted, but hands bzip2 (and LZMA) members to a decompressor
+    with no output bound: the size lie is only caught after everything has inflated.
+    """
+    header = _npy_header((inflates_to // 64, 64))
+    stream = bz2.compress(header + bytes(inflates_to), 9)
+    return _zip_one("X.npy", stream, declared, zlib.crc32((header + bytes(declared))[:declared]), method=12)
 
 
 def many_member_zip(members: int = 600_000, claimed: int | None = None) -> bytes:
