@@ -66,6 +66,9 @@ def _load_npz(data: bytes, max_bytes: int) -> np.ndarray:
     info = members.get("X.npy")
     if info is None:
         raise InvalidRows("the .npz has no array X; write it with np.savez('batch.npz', X=rows)")
+    # zipfile bounds the output of zlib only; bzip2 and LZMA members would inflate in full whatever they declare.
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise UnsupportedFormat("the .npz uses an unsupported compression; write it with np.savez or np.savez_compressed")
     # Decided from the declared size before decompressing anything: a zip bomb never inflates.
     if info.file_size > max_bytes:
         raise TooLarge(f"array X in the .npz is {info.file_size} bytes uncompressed; the limit is {max_bytes}")
