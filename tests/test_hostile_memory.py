@@ -21,12 +21,6 @@ import hostile
 from conftest import DATA_BUCKET, FUNCTION_DIR
 
 MiB = 1024 * 1024
-F4 = pytest.mark.xfail(strict=True, reason="finding F4 (notes/hostile-findings.md): the .npz member check trusts the "
-                                           "end record's count, which zipfile ignores (it walks the directory by size)")
-F5 = pytest.mark.xfail(strict=True, reason="finding F5 (notes/hostile-findings.md): the .csv is split into every "
-                                           "line (str.splitlines) before the line count is checked")
-F6 = pytest.mark.xfail(strict=True, reason="finding F6 (notes/hostile-findings.md): JSON bodies and objects are "
-                                           "parsed before anything bounds how many containers they hold")
 F7 = pytest.mark.xfail(strict=True, reason="finding F7 (notes/hostile-findings.md): zipfile inflates bzip2/LZMA "
                                            "members with no output bound, so a lying size is caught only afterwards")
 
@@ -87,18 +81,18 @@ CASES: dict[str, tuple[str, Callable[[], bytes], set[int], pytest.MarkDecorator 
     ".npy header declaring 2**60 elements": ("mem/huge.npy", hostile.huge_npy_header, {413, 422}, None),
     "61 MB .npy of 1,000,000 rows": ("mem/rows.npy", _uint8_npy, {413}, None),
     "6 MB inline body of floats": ("", lambda: _inline(b"0.5", b"[[", b"]]"), {422}, None),
-    "6 MB inline body of 2 million empty lists": ("", lambda: _inline(b"[]"), {413, 422}, F6),
-    "6 MB inline body of 2 million empty objects": ("", lambda: _inline(b"{}"), {400, 413, 422}, F6),
+    "6 MB inline body of 2 million empty lists": ("", lambda: _inline(b"[]"), {413, 422}, None),
+    "6 MB inline body of 2 million empty objects": ("", lambda: _inline(b"{}"), {400, 413, 422}, None),
     "16 MiB one-line .csv of floats": ("mem/line.csv", _float_line_csv, {413, 422}, None),
-    "16 MiB .csv of 5.6 million short lines": ("mem/lines.csv", _short_lines_csv, {413, 422}, F5),
+    "16 MiB .csv of 5.6 million short lines": ("mem/lines.csv", _short_lines_csv, {413, 422}, None),
     "16 MiB .csv of short lines split by vertical tabs": (
-        "mem/vtab.csv", lambda: _short_lines_csv(b"\x0b"), {413, 422}, F5),
-    "6 MiB .json of 2 million empty lists": ("mem/lists.json", lambda: _json_of(b"[]"), {413, 422}, F6),
-    "6 MiB .json of 2 million empty objects": ("mem/dicts.json", lambda: _json_of(b"{}"), {413, 422}, F6),
+        "mem/vtab.csv", lambda: _short_lines_csv(b"\x0b"), {413, 422}, None),
+    "6 MiB .json of 2 million empty lists": ("mem/lists.json", lambda: _json_of(b"[]"), {413, 422}, None),
+    "6 MiB .json of 2 million empty objects": ("mem/dicts.json", lambda: _json_of(b"{}"), {413, 422}, None),
     "16 MiB .json of floats": ("mem/floats.json", _float_json, {413, 422}, None),
     "50 MB .npz of 600,000 empty members": ("mem/members.npz", hostile.many_member_zip, {413, 422}, None),
     "50 MB .npz of 600,000 members, end record claiming 1": (
-        "mem/members1.npz", lambda: hostile.many_member_zip(claimed=1), {413, 422}, F4),
+        "mem/members1.npz", lambda: hostile.many_member_zip(claimed=1), {413, 422}, None),
 }
 RESULTS: dict[str, dict] = {}
 
