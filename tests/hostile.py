@@ -73,6 +73,11 @@ def _zip_one(name: str, compressed: bytes, declared_size: int, crc: int, method:
     return local + compressed + central + end
 
 
+def zip_member(data: bytes, method: int, name: str = "X.npy") -> bytes:
+    """A one-member zip whose member bytes are stored as given under compression `method` (e.g. 14, LZMA)."""
+    return _zip_one(name, data, 4096, 0, method=method)
+
+
 def _npy_header(shape: tuple[int, ...], descr: str = "|u1") -> bytes:
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
