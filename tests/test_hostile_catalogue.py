@@ -57,6 +57,8 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     "JSON number": (body("42"), 400),
     "nested 100k deep": (body("[" * 100_000 + "]" * 100_000), 400),
     "object nested 100k deep": (body('{"a":' * 100_000 + "1" + "}" * 100_000), 400),
+    "instances nested 5,000 deep (under the bracket cap)": (
+        body('{"instances": ' + "[" * 5_000 + "]" * 5_000 + "}"), 400),
     "rows nested 40 deep": (body({"instances": json.loads("[" * 40 + "1" + "]" * 40)}), 422),
     "invalid base64": (body("%%%not-base64%%%", isBase64Encoded=True), 400),
     "base64 of invalid UTF-8": (raw64(b"\xff\xfe\xfd"), 400),
