@@ -211,6 +211,9 @@ HTTP_CASES = {
     "octet-stream": (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/octet-stream\r\n"
                      b"Content-Length: 4\r\n\r\n\x80\x04K.", 415),
     "percent-encoded traversal in URL": (b"POST /%2e%2e/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", 404),
+    "200 headers": (b"POST /predict HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
+                    + b"Content-Length: 2\r\n\r\n{}", 431),
+    "request line over 64 KiB": (b"POST /predict?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     "7 MB body: under API Gateway's 10 MB, over Lambda's 6 MB": (
         b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: %d\r\n\r\n%s"
         % (len(SEVEN_MB), SEVEN_MB), 413),
@@ -224,7 +227,13 @@ def _length(reply: bytes) -> int:
     return 0
 
 
-@pytest.mark.parametrize("case", HTTP_CASES, ids=list(HTTP_CASES))
+F9 = pytest.mark.xfail(strict=True, reason="finding F9 (notes/hostile-findings.md): the local server's own stdlib "
+                                           "error pages (431, 414) are HTML, not JSON")
+HTTP_MARKS = {"200 headers": F9, "request line over 64 KiB": F9}
+
+
+@pytest.mark.parametrize("case", [pytest.param(name, marks=[HTTP_MARKS[name]] if name in HTTP_MARKS else [])
+                                  for name in HTTP_CASES])
 def test_http_level_hostility_over_the_local_api(case: str, local_api: dict[str, str]) -> None:
     raw, expected = HTTP_CASES[case]
     host, port = local_api["url"].split("//")[1].split("/")[0].split(":")
