@@ -120,6 +120,7 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
         body('{"bucket": "%s", "key": "x.npy", "bucket": "someone-elses-data"}' % DATA_BUCKET), 403),
     "ARN as bucket": (ref("x.npy", bucket=f"arn:aws:s3:::{DATA_BUCKET}"), 403),
     "missing object": (ref("nowhere/missing.npy"), 404),
+    "object over the 64 MiB limit": (obj("h/big.npy", lambda tmp: bytes(64 * 1024 * 1024 + 1)), 413),
     "zero-byte .npy": (obj("h/zero.npy", lambda tmp: b""), 422),
     "truncated .npy": (obj("h/cut.npy", lambda tmp: hostile.npy(np.zeros((50, 64)))[:300]), 422),
     "garbage after .npy magic": (obj("h/magic.npy", lambda tmp: b"\x93NUMPY\x01\x00" + b"\xff" * 100), 422),
