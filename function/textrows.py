@@ -11,6 +11,9 @@ import numpy as np
 from errors import InvalidRows, TooLarge
 
 
+_MAX_CELL_BYTES = 32  # no pixel value, header name or spacing needs more characters per cell
+
+
 @dataclass(frozen=True)
 class Limits:
     """What one request may cost: object bytes per format, rows, and the row width the model expects."""
@@ -48,19 +51,23 @@ def _is_number(cell: str) -> bool:
 
 
 def load_csv(data: bytes, limits: Limits) -> np.ndarray:
-    """Numeric rows from a .csv object (an optional header of names is skipped)."""
+    """Numeric rows from a .csv object (LF or CRLF line endings; an optional header of names is skipped)."""
+    # Lines stay bytes, one at a time, until they are known to be few and short: text with a single non-Latin-1
+    # character would otherwise cost 4 bytes a character in every copy.
+    max_line = limits.n_features * _MAX_CELL_BYTES
+    raw: list[bytes] = []
+    for seen, line in enumerate(io.BytesIO(data.removeprefix(b"\xef\xbb\xbf"))):
+        line = line.rstrip(b"\r\n")
+        if len(line) > max_line:
+            raise InvalidRows(f"line {seen + 1} of the .csv is longer than any row of {limits.n_features} values")
+        if line.strip():
+            raw.append(line)
+        if len(raw) > limits.max_rows + 1 or seen > 2 * limits.max_rows + 2:
+            raise TooLarge(f"the .csv has more than {limits.max_rows} rows; split the batch")
     try:
-        text = data.decode("utf-8-sig")
+        lines = [line.decode("utf-8") for line in raw]
     except UnicodeDecodeError:
         raise InvalidRows("the .csv is not UTF-8 text") from None
-    # Lines are read one at a time (universal newlines only) and counted as they come, never all split at once.
-    lines: list[str] = []
-    for seen, line in enumerate(io.StringIO(text, newline=None)):
-        if line.strip():
-            lines.append(line.rstrip("\n"))
-        if len(lines) > limits.max_rows + 1 or seen > 2 * limits.max_rows + 2:
-            raise TooLarge(f"the .csv has more than {limits.max_rows} rows; split the batch")
-    # Counted before anything is split or parsed, so a huge line never becomes millions of cells in memory.
     wrong = next((n for n, line in enumerate(lines) if line.count(",") + 1 != limits.n_features), None)
     if wrong is not None:
         raise InvalidRows(f"line {wrong + 1} of the .csv has {lines[wrong].count(',') + 1} cells; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -60,6 +61,18 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any]) -> Th
             self._reply(*from_result(result))
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _dispatch
+
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            """The stdlib's own refusals (malformed request line, 414, 431) in JSON too, not its HTML page."""
+            self.close_connection = True
+            body = json.dumps({"error": message or HTTPStatus(code).phrase}).encode()
+            self.send_response(code, message)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.send_header("connection", "close")
+            self.end_headers()
+            if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
             """Silence the default access log: the handler logs every request as JSON."""
