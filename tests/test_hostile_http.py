@@ -42,13 +42,7 @@ def _length(reply: bytes) -> int:
     return 0
 
 
-F9 = pytest.mark.xfail(strict=True, reason="finding F9 (notes/hostile-findings.md): the local server's own stdlib "
-                                           "error pages (431, 414) are HTML, not JSON")
-HTTP_MARKS = {"200 headers": F9, "request line over 64 KiB": F9}
-
-
-@pytest.mark.parametrize("case", [pytest.param(name, marks=[HTTP_MARKS[name]] if name in HTTP_MARKS else [])
-                                  for name in HTTP_CASES])
+@pytest.mark.parametrize("case", HTTP_CASES, ids=list(HTTP_CASES))
 def test_http_level_hostility_over_the_local_api(case: str, local_api: dict[str, str]) -> None:
     raw, expected = HTTP_CASES[case]
     host, port = local_api["url"].split("//")[1].split("/")[0].split(":")
