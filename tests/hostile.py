@@ -9,7 +9,6 @@ import os
 import pickle
 import shlex
 import struct
-import zipfile
 import zlib
 from pathlib import Path
 
