@@ -128,7 +128,7 @@ def test_each_docs_page_opens_with_a_title_and_a_summary_paragraph(page: Path) -
     assert re.fullmatch(r"# \S.*", blocks[0].strip()), f"{name(page)} must start with a '# Title' line"
     summary = blocks[1].strip()
     assert summary[:1].isalnum() or summary[:1] in "`[*", f"{name(page)} must open with a summary paragraph"
-    assert len(summary) >= 200, f"{name(page)}'s summary paragraph is too short to summarise it"
+    assert len(summary) >= 100, f"{name(page)}'s summary paragraph is too short to summarise it"
 
 
 def test_readme_is_a_short_front_door_starting_with_the_two_commands() -> None:
