@@ -25,12 +25,13 @@ def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return folder
 
 
-def up(function_dir: Path, **settings: object):
+def up(function_dir: Path | None, **settings: object):
     """Deploy one MnistPredictor named 'demo' under mocks (the fixture model is digits, so it opts in)."""
     settings.setdefault("allow_digits_model", True)
 
     def program() -> dict:
-        predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=str(function_dir), **settings))
+        folder = str(function_dir) if function_dir else None  # None: the folder shipped with the package
+        predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=folder, **settings))
         return {name: getattr(predictor, name) for name in (
             "url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id", "log_group_name",
             "sample_key")}
