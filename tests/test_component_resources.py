@@ -117,8 +117,7 @@ def test_iam_role_is_least_privilege(default) -> None:
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": "arn:aws:logs:eu-west-1:123456789012:log-group:demo-fn-logs-6f7a:*"},
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::demo-data-1a2b3c/*"},
-        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::demo-data-1a2b3c",
-         "Condition": {"StringLike": {"s3:prefix": "*"}}},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::demo-data-1a2b3c"},  # 404, not 403
     ]
 
 
