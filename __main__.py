@@ -43,7 +43,11 @@ def args_from_config(config: pulumi.Config) -> MnistPredictorArgs:
         raise ValueError(f"mnist:{key}: {exc}" if key else str(exc)) from None
 
 
-predictor = MnistPredictor("mnist", args_from_config(pulumi.Config("mnist")))
+try:
+    predictor = MnistPredictor("mnist", args_from_config(pulumi.Config("mnist")))
+except (ValueError, FileNotFoundError) as exc:  # ConfigTypeError is a RunError already
+    # One clear line in `pulumi preview`/`up`, not an unhandled exception's stack trace.
+    raise pulumi.RunError(str(exc)) from None
 
 pulumi.export("url", predictor.url)
 pulumi.export("bucket_name", predictor.bucket_name)

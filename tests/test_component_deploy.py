@@ -12,7 +12,7 @@ import pytest
 
 import components.predictor as predictor
 from conftest import ROOT
-from test_component_resources import function_dir, up  # noqa: F401 - the fixture is used by name
+from test_component_resources import function_dir, up  # noqa: F401 - function_dir: a fixture, used by name
 
 COMPONENT = "mnist:index:MnistPredictor"
 POLICY = json.loads((ROOT / "docs" / "deployer-policy.json").read_text())
@@ -88,7 +88,7 @@ def granted(action: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def every_variant(function_dir: Path):  # noqa: F811 - the imported fixture
+def every_variant(function_dir: Path):
     """Deployments that together create every resource type: defaults, warm instances, public auth."""
     return [up(function_dir), up(function_dir, reserved_concurrency=2, provisioned_concurrency=1),
             up(function_dir, auth="none")]
@@ -127,7 +127,7 @@ def stored_inputs(deployment) -> str:
 
 @pytest.mark.parametrize("layout", ["checkout", "installed"])
 def test_stored_inputs_hold_no_absolute_path_and_match_from_two_checkouts(
-        function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str) -> None:  # noqa: F811
+        function_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str) -> None:
     # given the same project in two places, with the function folder in the repository or pip-installed in .venv
     seen = []
     for place in ("laptop/src/mnist", "ci-runner/work/mnist"):
@@ -153,7 +153,7 @@ def test_stored_inputs_hold_no_absolute_path_and_match_from_two_checkouts(
     assert seen[0] == seen[1]
 
 
-def test_access_log_groups_live_under_vendedlogs_named_per_project_stack_and_component(function_dir: Path) -> None:  # noqa: F811
+def test_access_log_groups_live_under_vendedlogs_named_per_project_stack_and_component(function_dir: Path) -> None:
     groups = {g["tags"]["purpose"]: g for g in up(function_dir).mocks.of_type("aws:cloudwatch/logGroup:LogGroup")}
     # the API's group is covered by the service's /aws/vendedlogs/* wildcard, so the account policy never grows
     assert groups["api-access"]["namePrefix"] == "/aws/vendedlogs/apigateway/mnist-test-demo-"
@@ -161,8 +161,40 @@ def test_access_log_groups_live_under_vendedlogs_named_per_project_stack_and_com
     assert "namePrefix" not in groups["function"]  # Lambda writes with its role, not through that policy
 
 
-def test_a_reservation_says_what_account_quota_it_needs(function_dir: Path) -> None:  # noqa: F811
+def test_a_reservation_says_what_account_quota_it_needs(function_dir: Path) -> None:
     assert not [m for m in up(function_dir).infos if "concurrency quota" in m]
     infos = up(function_dir, reserved_concurrency=5).infos
     assert any("holding 5 concurrent executions needs an account concurrency quota of at least 105" in m
                for m in infos)
+
+
+def retrained(function_dir: Path, tmp_path: Path, metadata_text: str | None = None, **changes: object) -> Path:
+    """A copy of the function folder whose metadata.json says something else."""
+    folder = tmp_path / "function"
+    shutil.copytree(function_dir, folder)
+    metadata = folder / "model" / "metadata.json"
+    metadata.write_text(metadata_text if metadata_text is not None
+                        else json.dumps({**json.loads(metadata.read_text()), **changes}))
+    return folder
+
+
+def test_an_mnist_model_deploys_without_opting_in_and_the_preview_names_it(
+        function_dir: Path, tmp_path: Path) -> None:
+    folder = retrained(function_dir, tmp_path, dataset="mnist", n_features=784, n_train=16000, test_accuracy=0.966)
+    deployment = up(folder, allow_digits_model=False)
+    assert deployment.outputs["url"].endswith("/predict")
+    assert ("demo: the image serves a model trained on the 'mnist' dataset (784 pixels a row, 16000 training rows, "
+            "held-out accuracy 0.9660)") in deployment.infos
+
+
+def test_a_digits_model_is_refused_by_the_component_naming_the_opt_in(function_dir: Path) -> None:
+    with pytest.raises(ValueError, match=r"^demo: the baked model was trained on the 8x8 'digits' dataset") as error:
+        up(function_dir, allow_digits_model=False)
+    assert "mnist:allowDigitsModel" in str(error.value) and "allow_digits_model=True" in str(error.value)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]"], ids=["not json", "not an object"])
+def test_unreadable_model_metadata_fails_the_preview_saying_to_retrain(
+        function_dir: Path, tmp_path: Path, text: str) -> None:
+    with pytest.raises(ValueError, match=r"metadata.json is (unreadable|not a JSON object).*run `python -m training`"):
+        up(retrained(function_dir, tmp_path, metadata_text=text))

@@ -91,7 +91,8 @@ def test_dev_stack_file_reserves_nothing() -> None:
 
 def test_a_digits_model_is_refused_unless_the_stack_opts_in(trained_function_dir: None) -> None:
     # given the fixture model, trained on the 8x8 digits fallback
-    with pytest.raises(ValueError, match="mnist: the baked model was trained on the 8x8 'digits' dataset") as error:
+    refusal = "mnist: the baked model was trained on the 8x8 'digits' dataset"
+    with pytest.raises(pulumi.RunError, match=refusal) as error:
         run_program({}, allow_digits=False)
     assert "pulumi config set mnist:allowDigitsModel true" in str(error.value)
     # when the stack opts in, the preview says plainly what the image serves
@@ -116,7 +117,7 @@ def test_a_digits_model_is_refused_unless_the_stack_opts_in(trained_function_dir
          "provisioned over reserved", "provisioned", "not a number"],
 )
 def test_bad_config_names_the_key_and_allowed_values(trained_function_dir: None, config: dict, message: str) -> None:
-    with pytest.raises(Exception, match=message.replace("(", r"\(")) as error:
+    with pytest.raises(pulumi.RunError, match=message.replace("(", r"\(")) as error:
         run_program(config)
     assert "Traceback" not in str(error.value)
 
