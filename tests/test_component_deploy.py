@@ -79,6 +79,7 @@ REQUIRED_ACTIONS: dict[str, list[str]] = {
 }
 REQUIRED_FOR_CALLS = {"aws:ecr/getAuthorizationToken:getAuthorizationToken": ["ecr:GetAuthorizationToken"]}
 PROVIDER_START = ["sts:GetCallerIdentity"]  # the AWS provider checks its credentials first
+AFTER_DEPLOY = ["execute-api:Invoke", "s3:PutObject"]  # docs/deploy.md's next steps: call the API, upload a batch
 
 
 def granted(action: str) -> list[dict]:
@@ -100,7 +101,7 @@ def test_deployer_policy_grants_every_action_the_stack_needs(every_variant) -> N
     unknown = sorted(types - REQUIRED_ACTIONS.keys())
     assert not unknown, f"add the IAM actions of {unknown} to REQUIRED_ACTIONS and docs/deployer-policy.json"
     needed = {a for t in types for a in REQUIRED_ACTIONS[t]} | {a for c in calls for a in REQUIRED_FOR_CALLS[c]}
-    needed |= set(PROVIDER_START)
+    needed |= {*PROVIDER_START, *AFTER_DEPLOY}
     missing = sorted(a for a in needed if not granted(a))
     assert not missing, f"docs/deployer-policy.json does not grant {missing}"
 
