@@ -49,7 +49,7 @@ class MnistPredictorArgs:
 
     # First deploy on a fresh account (issue 14)
     allow_digits_model: bool = False
-    """Deploy a model trained on the 8x8 'digits' fallback; off, such a model is refused (it misreads MNIST input)."""
+    """Deploy a model trained on the 8x8 'digits' fallback; off, it is refused (it is not built for MNIST input)."""
 
     def __post_init__(self) -> None:
         """Fail fast, naming the allowed values."""
