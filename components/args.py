@@ -24,10 +24,10 @@ class MnistPredictorArgs:
     """Lambda timeout in seconds (1-29): below API Gateway's 30 s cap, and far above a batch's latency."""
     auth: str = "iam"
     """'iam' requires SigV4-signed calls (AWS_IAM route); 'none' makes the endpoint public, for demos only."""
-    reserved_concurrency: int | None = 10
-    """Concurrent executions reserved, which also caps them as a cost guard; None leaves the function unreserved."""
+    reserved_concurrency: int | None = None
+    """None (default): unreserved, so new accounts (quota 10) deploy; N >= 1 reserves and caps N executions."""
     provisioned_concurrency: int = 0
-    """Pre-warmed instances behind a 'live' alias, removing cold starts at a fixed hourly cost; 0 disables."""
+    """Pre-warmed instances behind a 'live' alias, at a fixed hourly cost; 0 disables; at most the reservation."""
     throttling_burst_limit: int = 20
     """API Gateway burst limit (requests) for the $default stage."""
     throttling_rate_limit: float = 10.0
@@ -42,12 +42,14 @@ class MnistPredictorArgs:
     """Restrict the function's s3:GetObject to keys under this prefix of the data bucket ('' = whole bucket)."""
     image_keep_count: int = 10
     """ECR lifecycle: keep this many most recent images (the deployed one is always the newest)."""
-    use_buildkit: bool = False
-    """Build with BuildKit instead of the classic builder; see the README on Lambda's manifest media types."""
     function_dir: str | None = None
     """The function folder (Dockerfile, handler, model/); default: the one shipped with this package."""
     tags: dict[str, str] = field(default_factory=dict)
     """Tags added to every taggable child resource."""
+
+    # First deploy on a fresh account (issue 14)
+    allow_digits_model: bool = False
+    """Deploy a model trained on the 8x8 'digits' fallback; off, it is refused (it is not built for MNIST input)."""
 
     def __post_init__(self) -> None:
         """Fail fast, naming the allowed values."""
@@ -57,10 +59,15 @@ class MnistPredictorArgs:
             raise ValueError(f"auth must be 'iam' or 'none', got {self.auth!r}")
         _check_int("memory_size", self.memory_size, 128, 10240)
         _check_int("timeout", self.timeout, 1, MAX_TIMEOUT_S)
+        if self.reserved_concurrency == 0 and not isinstance(self.reserved_concurrency, bool):
+            # Lambda accepts 0, and then throttles every invocation: never what a deploy wants.
+            raise ValueError("reserved_concurrency 0 would throttle every call; use None (unreserved, the default) "
+                             "or a whole number 1 or more")
         if self.reserved_concurrency is not None:
-            _check_int("reserved_concurrency", self.reserved_concurrency, 0, None)
+            _check_int("reserved_concurrency", self.reserved_concurrency, 1, None)
         _check_int("provisioned_concurrency", self.provisioned_concurrency, 0, None)
         if self.reserved_concurrency is not None and self.provisioned_concurrency > self.reserved_concurrency:
+            # Lambda draws provisioned instances from the function's reservation when it has one.
             raise ValueError(f"provisioned_concurrency ({self.provisioned_concurrency}) cannot exceed "
                              f"reserved_concurrency ({self.reserved_concurrency})")
         _check_int("throttling_burst_limit", self.throttling_burst_limit, 1, None)
@@ -69,6 +76,8 @@ class MnistPredictorArgs:
         if self.log_retention_days not in RETENTION_DAYS:
             raise ValueError(f"log_retention_days must be one of {RETENTION_DAYS}, got {self.log_retention_days!r}")
         _check_int("image_keep_count", self.image_keep_count, 1, 1000)
+        if not isinstance(self.allow_digits_model, bool):
+            raise ValueError(f"allow_digits_model must be true or false, got {self.allow_digits_model!r}")
         if self.input_prefix.startswith("/") or "*" in self.input_prefix:
             raise ValueError(f"input_prefix must be a plain key prefix without '/' at the start or '*', "
                              f"got {self.input_prefix!r}")
