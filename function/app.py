@@ -55,6 +55,7 @@ try:
 except Exception as exc:  # fail the init, loudly and on one line, rather than at the first request
     logger.critical(f"cannot start: model folder {MODEL_DIR} is unusable: {type(exc).__name__}: {exc}")
     sys.exit(1)
+METRICS.mark_ready()
 
 
 def _response(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:

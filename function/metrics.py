@@ -9,6 +9,7 @@ where METRICS_NAMESPACE is set (the component sets it); local mode and plain tes
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,11 +18,22 @@ NAMESPACE_ENV = "METRICS_NAMESPACE"
 # Every metric the code emits, with its CloudWatch unit; the dashboard and alarms use the same names.
 UNITS = {
     "Requests": "Count", "RowsPredicted": "Count", "PredictionLatency": "Milliseconds", "ColdStart": "Count",
-    "ClientErrors": "Count", "ServerErrors": "Count",
+    "ClientErrors": "Count", "ServerErrors": "Count", "InitDuration": "Milliseconds",
     "ObjectsScored": "Count", "RowsScored": "Count", "ObjectsFailed": "Count", "Lag": "Seconds",
 }
 SOURCES = ("inline", "s3", "image", "none")
 """Values of the Source dimension on Requests; a request that failed before naming its input counts as none."""
+
+
+def process_age_ms() -> float | None:
+    """Milliseconds since this process started (Linux), or None where /proc cannot tell."""
+    try:
+        with open("/proc/self/stat") as stat:
+            # Field 22 (starttime, in clock ticks since boot) counted after the ')' that ends the command name.
+            started = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        return max(0.0, (time.clock_gettime(time.CLOCK_BOOTTIME) - started) * 1000)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 class Emitter:
@@ -30,6 +42,7 @@ class Emitter:
     def __init__(self, namespace: str, function_name: str) -> None:
         self.function_name = function_name
         self._cold = True
+        self.init_ms: float | None = None
         self._metrics: Any = None
         if namespace:
             # Imported only when metrics are on, so local mode pays nothing for it.
@@ -53,27 +66,37 @@ class Emitter:
             self._metrics.add_dimension(name=name, value=value)
         self._metrics.flush_metrics(raise_on_empty_metrics=True)
 
-    def _cold_start(self) -> int:
+    def mark_ready(self) -> None:
+        """Called at the end of init: the process's age then is its init duration, as far as the code can see.
+
+        Lambda reports its own InitDuration only in the REPORT log line, which this stack's WARN system log level
+        drops; this figure covers interpreter start, imports and model load (not the image pull or VM start).
+        """
+        self.init_ms = process_age_ms()
+
+    def _cold_start(self, values: dict[str, float]) -> dict[str, float]:
         cold, self._cold = self._cold, False
-        return int(cold)
+        values["ColdStart"] = int(cold)
+        if cold and self.init_ms is not None:
+            values["InitDuration"] = round(self.init_ms, 1)
+        return values
 
     def request(self, source: str, status: int, rows: int, latency_ms: float) -> None:
         """API function, once per request: rows, latency, cold start, errors by status class, and source."""
-        self._flush({"RowsPredicted": rows if status == 200 else 0, "PredictionLatency": latency_ms,
-                     "ColdStart": self._cold_start(), "ClientErrors": int(400 <= status < 500),
-                     "ServerErrors": int(status >= 500)})
+        self._flush(self._cold_start({"RowsPredicted": rows if status == 200 else 0, "PredictionLatency": latency_ms,
+                                      "ClientErrors": int(400 <= status < 500), "ServerErrors": int(status >= 500)}))
         # A line of its own: a second dimension set in the first line would publish every metric twice.
         self._flush({"Requests": 1}, {"Source": source if source in SOURCES else "none"})
 
     def object_scored(self, rows: int, lag_s: float) -> None:
         """Batch function, once per object scored: rows written and seconds from the object's creation."""
-        self._flush({"ObjectsScored": 1, "RowsScored": rows, "ObjectsFailed": 0, "Lag": max(0.0, lag_s),
-                     "ColdStart": self._cold_start()})
+        self._flush(self._cold_start({"ObjectsScored": 1, "RowsScored": rows, "ObjectsFailed": 0,
+                                      "Lag": max(0.0, lag_s)}))
 
     def object_failed(self, lag_s: float) -> None:
         """Batch function, once per object that can never be scored (it got an errors/ report instead)."""
-        self._flush({"ObjectsScored": 0, "RowsScored": 0, "ObjectsFailed": 1, "Lag": max(0.0, lag_s),
-                     "ColdStart": self._cold_start()})
+        self._flush(self._cold_start({"ObjectsScored": 0, "RowsScored": 0, "ObjectsFailed": 1,
+                                      "Lag": max(0.0, lag_s)}))
 
 
 def from_environment() -> Emitter:

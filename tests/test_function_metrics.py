@@ -132,6 +132,19 @@ def test_writing_metrics_never_opens_a_connection(metered: ModuleType, capsys, m
     assert status == 200 and len(emf_lines(capsys.readouterr().out)) == 2
 
 
+def test_the_cold_request_carries_the_init_duration_and_warm_ones_do_not(capsys) -> None:
+    # given an emitter marked ready at the end of init, as app.py does
+    emitter = metrics.Emitter(NAMESPACE, FUNCTION)
+    emitter.mark_ready()
+    emitter.request("s3", 200, 10, 5.0)
+    emitter.request("s3", 200, 10, 5.0)
+    cold, _, warm, _ = emf_lines(capsys.readouterr().out)
+    # then the first request's InitDuration is this process's age at mark_ready: positive, and not in the future
+    init_ms = check_emf(cold)["InitDuration"]
+    assert 0 < init_ms <= metrics.process_age_ms() and check_emf(cold)["ColdStart"] == 1
+    assert "InitDuration" not in check_emf(warm) and check_emf(warm)["ColdStart"] == 0
+
+
 def test_batch_objects_scored_and_failed_follow_the_format(capsys) -> None:
     # given a batch function's emitter (the batch handler calls these once per object)
     emitter = metrics.Emitter(NAMESPACE, FUNCTION)
