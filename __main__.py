@@ -22,6 +22,16 @@ KEYS = {
     "inputPrefix": ("input_prefix", "get"),
     "imageKeepCount": ("image_keep_count", "get_int"),
     "useBuildkit": ("use_buildkit", "get_bool"),
+    # operations (docs/operations.md)
+    "metricsNamespace": ("metrics_namespace", "get"),
+    "alarms": ("alarms", "get_bool"),
+    "alarmEmail": ("alarm_email", "get"),
+    "alarmErrorsThreshold": ("alarm_errors_threshold", "get_int"),
+    "alarmThrottlesThreshold": ("alarm_throttles_threshold", "get_int"),
+    "alarmApi5xxThreshold": ("alarm_api_5xx_threshold", "get_int"),
+    "alarmDurationPercent": ("alarm_duration_percent", "get_int"),
+    "alarmQueueAgeSeconds": ("alarm_queue_age_seconds", "get_int"),
+    "tracing": ("tracing", "get_bool"),
 }
 
 
@@ -52,3 +62,4 @@ pulumi.export("image_uri", predictor.image_uri)
 pulumi.export("api_id", predictor.api_id)
 pulumi.export("log_group_name", predictor.log_group_name)
 pulumi.export("sample_key", predictor.sample_key)
+pulumi.export("dashboard_url", predictor.dashboard_url)
