@@ -63,6 +63,13 @@ def measure(runs: int = 7) -> dict[str, float]:
     return {name: round(statistics.median(values), 1) for name, values in samples.items()}
 
 
+def note(medians: dict[str, float], runs: int) -> str:
+    """The benchmark report's line on the metrics' cold-start cost."""
+    parts = "; ".join(f"{name} {ms:g} ms" for name, ms in medians.items())
+    return (f"- Metrics cold-start cost (import + first EMF flush, median of {runs} fresh processes, after the "
+            f"handler's own imports; bench/metrics_cost.py): {parts}. Budget: 40 ms.")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the medians as one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench.metrics_cost", description=__doc__)
