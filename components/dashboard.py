@@ -72,7 +72,8 @@ def _function_row(n: Names, function: str, timeout_s: int) -> list[dict]:
 
 def _code_row(n: Names) -> list[dict]:
     ns, fn = n.namespace, {"FunctionName": n.function}
-    rows_per_s = [{"expression": "rows / PERIOD(rows)", "label": "rows/s", "id": "rate"},
+    # A math expression is a one-element array holding an object, as a metric is an array of strings and options.
+    rows_per_s = [[{"expression": "rows / PERIOD(rows)", "label": "rows/s", "id": "rate"}],
                   _metric(ns, "RowsPredicted", fn, "Sum", "rows", id="rows", visible=False)]
     return [
         _widget(n, f"{n.function}: rows predicted per second", rows_per_s, width=6),

@@ -145,9 +145,16 @@ def widgets_of(deployment) -> tuple[str, list[dict]]:
     return board["dashboardName"], json.loads(board["dashboardBody"])["widgets"]
 
 
+def plotted(widgets: list[dict]) -> list[list]:
+    """Every metric line of every widget (math expressions, a one-element array holding an object, left out)."""
+    lines = [m for w in widgets for m in w["properties"].get("metrics", [])]
+    assert all(isinstance(m, list) for m in lines), "each metrics entry is an array"
+    return [m for m in lines if isinstance(m[0], str)]
+
+
 def metric_names(widgets: list[dict]) -> set[tuple[str, str]]:
     """(namespace, metric) of every plotted metric."""
-    return {(m[0], m[1]) for w in widgets for m in w["properties"].get("metrics", []) if isinstance(m, list)}
+    return {(m[0], m[1]) for m in plotted(widgets)}
 
 
 def test_dashboard_shows_api_function_and_code_metrics_of_this_stack(default) -> None:
@@ -164,10 +171,15 @@ def test_dashboard_shows_api_function_and_code_metrics_of_this_stack(default) ->
     assert {("AWS/Lambda", m) for m in ("ConcurrentExecutions", "Throttles", "Duration")} <= metric_names(widgets)
     assert {("MnistPredictor", m) for m in ("RowsPredicted", "Requests", "PredictionLatency", "ColdStart",
                                             "InitDuration", "ClientErrors", "ServerErrors")} <= metric_names(widgets)
-    stats = {(m[1], m[-1]["stat"]) for w in widgets for m in w["properties"].get("metrics", []) if isinstance(m, list)}
+    for line in plotted(widgets):  # namespace, metric name, dimension name/value pairs, then the options
+        *strings, options = line
+        assert len(strings) % 2 == 0 and all(isinstance(x, str) and x for x in strings) and "stat" in options
+    stats = {(m[1], m[-1]["stat"]) for m in plotted(widgets)}
     assert {("Latency", "p50"), ("Latency", "p99")} <= stats
     rate = next(w for w in widgets if "rows predicted per second" in w["properties"].get("title", ""))
-    assert rate["properties"]["metrics"][0]["expression"] == "rows / PERIOD(rows)"
+    (expression,), rows = rate["properties"]["metrics"]
+    assert expression["expression"] == "rows / PERIOD(rows)" and rows[-1] == {"stat": "Sum", "label": "rows",
+                                                                               "id": "rows", "visible": False}
 
 
 def test_dashboard_with_batch_shows_queue_depth_age_dead_letters_and_batch_metrics() -> None:
@@ -175,12 +187,13 @@ def test_dashboard_with_batch_shows_queue_depth_age_dead_letters_and_batch_metri
     for widget in widgets:
         text = json.dumps(widget)
         assert any(part in text for part in (FUNCTION, API, BATCH_FUNCTION, QUEUE, DLQ)), widget
-    plotted = {tuple(m[:4]) for w in widgets for m in w["properties"].get("metrics", []) if isinstance(m, list)}
-    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", QUEUE) in plotted
-    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", QUEUE) in plotted
-    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", DLQ) in plotted
+    lines = {tuple(m[:4]) for m in plotted(widgets)}
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", QUEUE) in lines
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", QUEUE) in lines
+    assert ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", DLQ) in lines
     for metric in ("ObjectsScored", "RowsScored", "ObjectsFailed", "Lag"):
-        assert ("MnistPredictor", metric, "FunctionName", BATCH_FUNCTION) in plotted
+        assert ("MnistPredictor", metric, "FunctionName", BATCH_FUNCTION) in lines
+    assert ("AWS/Lambda", "Duration", "FunctionName", BATCH_FUNCTION) in lines
 
 
 def test_metrics_off_drops_the_variable_and_the_code_widgets(function_dir: Path) -> None:
