@@ -249,3 +249,12 @@ def test_stack_config_keys_reach_the_operations(trained_function_dir: None) -> N
 def test_bad_operations_config_names_the_key(trained_function_dir: None) -> None:
     with pytest.raises(Exception, match="mnist:alarmEmail: alarm_email must be one email address"):
         run_program({"alarmEmail": "nobody"})
+
+
+def test_the_dashboard_plots_exactly_the_metrics_and_sources_the_code_writes(default) -> None:
+    import metrics  # function/metrics.py, the writer; the component cannot import it (it is not in the image's package)
+    from components import dashboard
+
+    assert dashboard.SOURCES == metrics.SOURCES
+    code_metrics = {name for ns, name in metric_names(widgets_of(with_batch())[1]) if ns == "MnistPredictor"}
+    assert code_metrics == set(metrics.UNITS)
