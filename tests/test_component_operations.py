@@ -252,7 +252,7 @@ def test_bad_operations_config_names_the_key(trained_function_dir: None) -> None
 
 
 def test_the_dashboard_plots_exactly_the_metrics_and_sources_the_code_writes(default) -> None:
-    import metrics  # function/metrics.py, the writer; the component cannot import it (it is not in the image's package)
+    import metrics  # function/metrics.py: the component cannot import it, function/ is the image's task root
     from components import dashboard
 
     assert dashboard.SOURCES == metrics.SOURCES
