@@ -23,6 +23,16 @@ KEYS = {
     "imageKeepCount": ("image_keep_count", "get_int"),
     # First deploy on a fresh account (issue 14)
     "allowDigitsModel": ("allow_digits_model", "get_bool"),
+    # operations (docs/operations.md)
+    "metricsNamespace": ("metrics_namespace", "get"),
+    "alarms": ("alarms", "get_bool"),
+    "alarmEmail": ("alarm_email", "get"),
+    "alarmErrorsThreshold": ("alarm_errors_threshold", "get_int"),
+    "alarmThrottlesThreshold": ("alarm_throttles_threshold", "get_int"),
+    "alarmApi5xxThreshold": ("alarm_api_5xx_threshold", "get_int"),
+    "alarmDurationPercent": ("alarm_duration_percent", "get_int"),
+    "alarmQueueAgeSeconds": ("alarm_queue_age_seconds", "get_int"),
+    "tracing": ("tracing", "get_bool"),
 }
 
 
@@ -57,3 +67,4 @@ pulumi.export("image_uri", predictor.image_uri)
 pulumi.export("api_id", predictor.api_id)
 pulumi.export("log_group_name", predictor.log_group_name)
 pulumi.export("sample_key", predictor.sample_key)
+pulumi.export("dashboard_url", predictor.dashboard_url)

@@ -50,6 +50,25 @@ class MnistPredictorArgs:
     # First deploy on a fresh account (issue 14)
     allow_digits_model: bool = False
     """Deploy a model trained on the 8x8 'digits' fallback; off, it is refused (it is not built for MNIST input)."""
+    # --- operations: metrics, alarms, dashboard, tracing (docs/operations.md)
+    metrics_namespace: str = "MnistPredictor"
+    """CloudWatch namespace of the code's EMF metrics (rows, latency, source, errors, cold starts); '' = off."""
+    alarms: bool = True
+    """Create the SNS alarm topic and the alarms (errors, throttles, API 5xx, p99 duration, dead letters, queue age)."""
+    alarm_email: str | None = None
+    """Subscribe this address to the alarm topic (AWS mails a confirmation link first); None subscribes nobody."""
+    alarm_errors_threshold: int = 1
+    """Function errors (crashes, timeouts, out of memory) in 5 minutes that raise the errors alarm."""
+    alarm_throttles_threshold: int = 1
+    """Throttled invocations in 5 minutes that raise the throttles alarm."""
+    alarm_api_5xx_threshold: int = 5
+    """API 5xx answers in 5 minutes that raise the API 5xx alarm."""
+    alarm_duration_percent: int = 80
+    """The duration alarm fires when p99 duration exceeds this percentage of the function's timeout."""
+    alarm_queue_age_seconds: int = 900
+    """The queue-age alarm fires when the oldest batch message has waited longer than this."""
+    tracing: bool = False
+    """X-Ray active tracing on the function(s), with the permission to send traces; off by default (it is billed)."""
 
     def __post_init__(self) -> None:
         """Fail fast, naming the allowed values."""
@@ -81,6 +100,7 @@ class MnistPredictorArgs:
         if self.input_prefix.startswith("/") or "*" in self.input_prefix:
             raise ValueError(f"input_prefix must be a plain key prefix without '/' at the start or '*', "
                              f"got {self.input_prefix!r}")
+        _check_operations(self)
 
     @property
     def platform(self) -> str:
@@ -92,3 +112,20 @@ def _check_int(name: str, value: object, low: int, high: int | None) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         allowed = f"between {low} and {high}" if high is not None else f"{low} or more"
         raise ValueError(f"{name} must be a whole number {allowed}, got {value!r}")
+
+
+def _check_operations(args: MnistPredictorArgs) -> None:
+    namespace = args.metrics_namespace
+    if not isinstance(namespace, str) or len(namespace) > 255 or namespace.startswith("AWS/") or not all(
+            c.isascii() and (c.isalnum() or c in "._-/#: ") for c in namespace):
+        raise ValueError(f"metrics_namespace must be up to 255 letters, digits or . _ - / # : and not start with "
+                         f"'AWS/' ('' turns metrics off), got {namespace!r}")
+    email = args.alarm_email
+    if email is not None and (not isinstance(email, str) or email.count("@") != 1 or any(c.isspace() for c in email)
+                              or not all(email.split("@"))):
+        raise ValueError(f"alarm_email must be one email address like ops@example.com, got {email!r}")
+    for name in ("alarm_errors_threshold", "alarm_throttles_threshold", "alarm_api_5xx_threshold"):
+        _check_int(name, getattr(args, name), 1, None)
+    _check_int("alarm_duration_percent", args.alarm_duration_percent, 1, 100)
+    # SQS keeps a message at most 14 days; a longer age can never be reached.
+    _check_int("alarm_queue_age_seconds", args.alarm_queue_age_seconds, 60, 1_209_600)

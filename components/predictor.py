@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from . import artifacts, policies
+from . import artifacts, operations, policies
 from .args import MnistPredictorArgs
 
 SAMPLE_FILE = "model/test_features.npy"
@@ -44,6 +44,8 @@ class MnistPredictor(pulumi.ComponentResource):
     """CloudWatch log group of the function (JSON lines)."""
     sample_key: pulumi.Output[str]
     """Key of the uploaded held-out batch, or '' when upload_sample is off."""
+    dashboard_url: pulumi.Output[str]
+    """Console URL of the stack's CloudWatch dashboard."""
 
     def __init__(self, name: str, args: MnistPredictorArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -60,6 +62,7 @@ class MnistPredictor(pulumi.ComponentResource):
         role = self._role(bucket, log_group)
         function, target = self._function(image, role, bucket, log_group)
         api, stage = self._api(function, target)
+        self._operations(function, api)
 
         self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
         self.bucket_name = bucket.bucket
@@ -71,7 +74,7 @@ class MnistPredictor(pulumi.ComponentResource):
         self.register_outputs({
             "url": self.url, "bucket_name": self.bucket_name, "function_name": self.function_name,
             "repository_url": self.repository_url, "image_uri": self.image_uri, "api_id": self.api_id,
-            "log_group_name": self.log_group_name, "sample_key": self.sample_key,
+            "log_group_name": self.log_group_name, "sample_key": self.sample_key, "dashboard_url": self.dashboard_url,
         })
 
     def _check_model(self) -> None:
@@ -141,6 +144,9 @@ class MnistPredictor(pulumi.ComponentResource):
             aws.iam.RolePolicy(f"{n}-read-inputs", role=role.id,
                                policy=bucket.arn.apply(lambda arn: policies.read_inputs(arn, prefix)), opts=self._child),
         ]
+        if self._args.tracing:
+            self._policies.append(aws.iam.RolePolicy(f"{n}-send-traces", role=role.id,
+                                                     policy=operations.xray_policy(), opts=self._child))
         return role
 
     def _function(self, image: docker_build.Image, role: aws.iam.Role, bucket: aws.s3.Bucket,
@@ -154,7 +160,9 @@ class MnistPredictor(pulumi.ComponentResource):
         function = aws.lambda_.Function(
             f"{n}-fn", package_type="Image", image_uri=self._image_uri(image),
             role=role.arn, architectures=[args.architecture], memory_size=args.memory_size, timeout=args.timeout,
-            environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO"}},
+            environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO",
+                                       **operations.function_environment(args)}},
+            tracing_config=operations.tracing_config(args),
             logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO",
                             "system_log_level": "WARN"},
             reserved_concurrent_executions=-1 if args.reserved_concurrency is None else args.reserved_concurrency,
@@ -202,3 +210,8 @@ class MnistPredictor(pulumi.ComponentResource):
             principal="apigateway.amazonaws.com", qualifier=qualifier,
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/POST/predict"), opts=self._child)
         return api, stage
+
+    def _operations(self, function: aws.lambda_.Function, api: aws.apigatewayv2.Api) -> None:
+        # The batch path passes operations.BatchResources(...) here too, for its alarms and dashboard row.
+        self._ops = operations.Operations(self._name, self._args, self, function, api)
+        self.dashboard_url = self._ops.dashboard_url

@@ -131,16 +131,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:apigatewayv2/api:Api": lambda: {"executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5",
                                                  "apiEndpoint": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"},
             "aws:apigatewayv2/stage:Stage": lambda: {"invokeUrl": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"},
+            "aws:sns/topic:Topic": lambda: {"arn": arn.format("sns", f"{name}-2f3a")},
+            "aws:sqs/queue:Queue": lambda: {"name": f"{name}-5b6c", "arn": arn.format("sqs", f"{name}-5b6c")},
         }.get(args.typ, dict)()
         resource_id = "a1b2c3d4e5" if args.typ == "aws:apigatewayv2/api:Api" else f"{name}-id"
         return resource_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        """Fake data sources: the ECR authorization token."""
+        """Fake data sources: the ECR authorization token and the region."""
         self.calls.append(args.token)
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"userName": "AWS", "password": "ecr-password", "authorizationToken": "dG9rZW4=",
                     "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com", "id": REGION}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com",
+                    "description": "Europe (Ireland)"}
         return {}
 
     def of_type(self, typ: str) -> list[dict]:

@@ -76,6 +76,11 @@ REQUIRED_ACTIONS: dict[str, list[str]] = {
                                                "cloudwatch:DeleteAlarms", "cloudwatch:ListTagsForResource"],
     "aws:cloudwatch/dashboard:Dashboard": ["cloudwatch:PutDashboard", "cloudwatch:GetDashboard",
                                            "cloudwatch:DeleteDashboards"],
+    "aws:sns/topic:Topic": ["sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes",
+                            "sns:DeleteTopic", "sns:TagResource", "sns:ListTagsForResource"],
+    "aws:sns/topicSubscription:TopicSubscription": ["sns:Subscribe", "sns:Unsubscribe",
+                                                    "sns:GetSubscriptionAttributes",
+                                                    "sns:SetSubscriptionAttributes"],
 }
 REQUIRED_FOR_CALLS = {"aws:ecr/getAuthorizationToken:getAuthorizationToken": ["ecr:GetAuthorizationToken"]}
 PROVIDER_START = ["sts:GetCallerIdentity"]  # the AWS provider checks its credentials first

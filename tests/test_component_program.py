@@ -50,7 +50,7 @@ def test_program_exports_url_and_every_output(trained_function_dir: None) -> Non
     deployment = run_program({"aws:region": "eu-west-1"})
     assert deployment.outputs["url"] == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/predict"
     assert set(deployment.outputs) == {"url", "bucket_name", "function_name", "repository_url", "image_uri",
-                                       "api_id", "log_group_name", "sample_key"}
+                                       "api_id", "log_group_name", "sample_key", "dashboard_url"}
 
 
 def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> None:

@@ -53,7 +53,7 @@ def test_outputs_are_registered_and_the_url_ends_in_predict_once(default) -> Non
     assert default.outputs["log_group_name"] == "demo-fn-logs-6f7a"
     (registered,) = [v for urn, v in default.monitor.registered_outputs.items() if urn.endswith(f"{COMPONENT}::demo")]
     assert set(registered) == {"url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id",
-                               "log_group_name", "sample_key"}
+                               "log_group_name", "sample_key", "dashboard_url"}
 
 
 def test_every_child_is_parented_to_the_component_and_named_from_it(default) -> None:
@@ -69,7 +69,8 @@ def test_lambda_is_an_image_pinned_by_digest_with_lean_settings(default) -> None
     fn = default.mocks.one("aws:lambda/function:Function")
     assert fn["packageType"] == "Image" and "@sha256:" in fn["imageUri"]
     assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 256 and fn["timeout"] <= 29
-    assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO"}
+    assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO",
+                                              "METRICS_NAMESPACE": "MnistPredictor"}
     assert fn["loggingConfig"]["logFormat"] == "JSON" and fn["loggingConfig"]["logGroup"] == "demo-fn-logs-6f7a"
     assert fn["reservedConcurrentExecutions"] == -1 and not fn.get("publish")  # unreserved: new accounts deploy
     retention = {g["retentionInDays"] for g in default.mocks.of_type("aws:cloudwatch/logGroup:LogGroup")}
