@@ -82,7 +82,9 @@ REQUIRED_ACTIONS: dict[str, list[str]] = {
                                                     "sns:GetSubscriptionAttributes",
                                                     "sns:SetSubscriptionAttributes"],
 }
-REQUIRED_FOR_CALLS = {"aws:ecr/getAuthorizationToken:getAuthorizationToken": ["ecr:GetAuthorizationToken"]}
+REQUIRED_FOR_CALLS = {"aws:ecr/getAuthorizationToken:getAuthorizationToken": ["ecr:GetAuthorizationToken"],
+                      # the provider answers from its own configuration: no AWS call, no permission
+                      "aws:index/getRegion:getRegion": []}
 PROVIDER_START = ["sts:GetCallerIdentity"]  # the AWS provider checks its credentials first
 AFTER_DEPLOY = ["execute-api:Invoke", "s3:PutObject"]  # docs/deploy.md's next steps: call the API, upload a batch
 
