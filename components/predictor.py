@@ -1,7 +1,6 @@
 """MnistPredictor: ECR image -> Lambda -> HTTP API `POST /predict`, with a hardened input bucket."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the package's schema is inferred from this module's real annotations.
 from pathlib import Path
 
 import pulumi
@@ -9,7 +8,8 @@ import pulumi_aws as aws
 import pulumi_docker as docker
 
 from . import policies
-from .args import MnistPredictorArgs
+from .args import MnistPredictorArgs, resolve
+from .build_context import staged_build_context
 
 MODEL_FILES = ("model/model.npz", "model/metadata.json")
 SAMPLE_FILE = "model/test_features.npy"
@@ -45,11 +45,13 @@ class MnistPredictor(pulumi.ComponentResource):
     sample_key: pulumi.Output[str]
     """Key of the uploaded held-out batch, or '' when upload_sample is off."""
 
-    def __init__(self, name: str, args: MnistPredictorArgs | None = None,
+    # `args` is annotated with the bare class because the package's schema is inferred from it; None (defaults) and
+    # the package's dict of inputs are accepted too, and resolve() turns all three into the same validated object.
+    def __init__(self, name: str, args: MnistPredictorArgs = None,  # type: ignore[assignment]
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mnist:index:MnistPredictor", name, None, opts)
         self._name = name
-        self._args = args = args or MnistPredictorArgs()
+        self._args = args = resolve(args)
         self._dir = Path(args.function_dir).resolve() if args.function_dir else default_function_dir()
         self._check_model()
         self._child = pulumi.ResourceOptions(parent=self)
@@ -76,10 +78,22 @@ class MnistPredictor(pulumi.ComponentResource):
 
     def _check_model(self) -> None:
         # At preview time, not after a long image build: the image bakes the model in.
+        model_dir = self._args.model_dir
+        if model_dir:
+            model = Path(model_dir).resolve()
+            missing = [f for f in MODEL_FILES if not (model / Path(f).name).is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"model_dir (modelDir) {model_dir!r}: no trained model in {model} (missing "
+                    f"{', '.join(Path(f).name for f in missing)}); point it at a folder made by "
+                    "`python -m training --out DIR`")
+            # Docker sees only its build context: build from a copy of the function folder holding this model.
+            self._dir = staged_build_context(self._dir, model, self._name)
+            return
         missing = [f for f in MODEL_FILES if not (self._dir / f).is_file()]
         if missing:
             raise FileNotFoundError(f"no trained model in {self._dir / 'model'} (missing {', '.join(missing)}); "
-                                    "run `python -m training` first")
+                                    "run `python -m training` first, or set model_dir (modelDir) to a folder it made")
 
     def _bucket(self) -> aws.s3.Bucket:
         args, n = self._args, self._name
