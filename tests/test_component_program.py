@@ -143,6 +143,8 @@ def test_installed_package_is_importable_and_deploys_from_another_project(model_
     package = target / "mnist_predictor"
     assert (package / "function" / "Dockerfile").is_file() and (package / "function" / "model" / "model.npz").is_file()
     assert not (package / "function" / "local").exists() and not (target / "components").exists()
+    import components  # the version pip read is the one the Pulumi package serves (components/__init__.py)
+    assert (target / f"mnist_predictor-{components.__version__}.dist-info").is_dir()
     # when another project's program imports it, from another working directory, without the repo on sys.path
     project = tmp_path / "other-project"
     project.mkdir()
