@@ -18,6 +18,7 @@ Keep this module free of `from __future__ import annotations`: the schema analyz
 """
 
 import math
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union, get_args, get_origin
@@ -129,8 +130,8 @@ def _from_wire(name: str, base: Any, value: Any) -> Any:
 
 
 def _base(annotation: Any) -> Any:
-    """The type inside Optional[...]."""
-    if get_origin(annotation) is Union:
+    """The type inside Optional[...] or `... | None`."""
+    if get_origin(annotation) in (Union, types.UnionType):
         return next(arg for arg in get_args(annotation) if arg is not type(None))
     return annotation
 

@@ -125,3 +125,20 @@ def test_without_a_model_the_error_names_model_dir_as_the_way_out(tmp_path: Path
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     with pytest.raises(FileNotFoundError, match=r"run `python -m training` first, or set model_dir \(modelDir\)"):
         deploy(program(function_dir=str(tmp_path)))
+
+
+def test_a_field_written_as_x_or_none_is_an_optional_input_converted_like_optional() -> None:
+    # given a settings class extended the way other features may write a field: `int | None`, with a default
+    import dataclasses as dc
+
+    from pulumi.provider.experimental.analyzer import Analyzer
+
+    from components import args as args_module
+
+    extended = dc.make_dataclass("Extended", [("batch_size", int | None, dc.field(default=4))],
+                                 bases=(MnistPredictorArgs,))
+    # then the package's float becomes an int, and the schema lists the field as an optional integer
+    assert args_module._from_wire("batch_size", args_module._base(int | None), 8.0) == 8
+    (prop,) = [p for name, p in Analyzer("t").analyze_type(extended, is_component_output=False)[0].items()
+               if name == "batchSize"]
+    assert prop.optional and prop.type.value == "integer"

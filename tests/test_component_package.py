@@ -64,12 +64,14 @@ def test_every_args_field_is_an_optional_described_input(served: dict) -> None:
     resource = served["resources"][TOKEN]
     fields = {camel_case(f.name) for f in dataclasses.fields(MnistPredictorArgs)}
     # then its inputs are exactly the args' fields in camelCase, none required, so `new MnistPredictor("x")` works
-    assert set(resource["inputProperties"]) == fields
-    assert resource.get("requiredInputs", []) == []
+    assert set(resource["inputProperties"]) == fields, f"run `{REGENERATE}`"
+    required = resource.get("requiredInputs", [])
+    assert required == [], f"annotate these fields Optional[...] in components/args.py (keep the default): {required}"
     # and each input and output tells the reader what it is
     undescribed = [name for name, spec in {**resource["inputProperties"], **resource["properties"]}.items()
                    if len(spec.get("description", "")) < 10]
-    assert not undescribed and len(resource.get("description", "")) >= 10
+    assert not undescribed, f"give these a docstring line under the field in components/args.py: {undescribed}"
+    assert len(resource.get("description", "")) >= 10
 
 
 def test_outputs_are_the_components_outputs_in_camel_case(served: dict) -> None:
