@@ -3,13 +3,12 @@
 import importlib
 import sys
 from pathlib import Path
-
-from pulumi.provider.experimental import component_provider_host
+from types import ModuleType
 
 PACKAGE_NAME = "mnist"
 
 
-def _package():  # noqa: ANN202 - returns the package module, whatever it is installed as
+def _package() -> ModuleType:
     """This folder's package: `components` in the repository, `mnist_predictor` when pip-installed."""
     if __package__:  # python -m components / python -m mnist_predictor
         return importlib.import_module(__package__)
@@ -21,5 +20,7 @@ def _package():  # noqa: ANN202 - returns the package module, whatever it is ins
 
 
 if __name__ == "__main__":
-    package = _package()
+    package = _package()  # first, so nothing is imported while this folder is still sys.path[0]
+    from pulumi.provider.experimental import component_provider_host
+
     component_provider_host(components=[package.MnistPredictor], name=PACKAGE_NAME, version=package.__version__)
