@@ -158,3 +158,12 @@ def test_installed_package_is_importable_and_deploys_from_another_project(model_
     url, origin = line.split()[1:]
     assert url == "https://abc.execute-api.us-east-1.amazonaws.com/predict"
     assert origin.startswith(str(target)) and str(ROOT) not in origin
+    # and the installed copy also serves the Pulumi package, as `python -m mnist_predictor <engine-address>`
+    plugin = subprocess.Popen([sys.executable, "-P", "-m", "mnist_predictor", "127.0.0.1:1"], cwd=project, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert plugin.stdout.readline().strip().isdigit()
+    finally:
+        plugin.terminate()
+        plugin.wait(timeout=10)
+        plugin.stdout.close()
