@@ -33,10 +33,10 @@ class Package:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
         self.stub = provider_pb2_grpc.ResourceProviderStub(self.channel)
 
-    def construct(self, name: str, inputs: dict) -> provider_pb2.ConstructResponse:
+    def construct(self, name: str, inputs: dict, preview: bool = False) -> provider_pb2.ConstructResponse:
         """One Construct call, as the engine makes it for `new mnist.MnistPredictor(name, inputs)`."""
         request = provider_pb2.ConstructRequest(
-            project=PROJECT, stack=STACK, organization="org", dryRun=False, parallel=4,
+            project=PROJECT, stack=STACK, organization="org", dryRun=preview, parallel=4,
             monitorEndpoint=self.monitor_address, type=TOKEN, name=name, parent=STACK_URN, inputs=struct(inputs),
             config={"aws:region": "eu-west-1"})
         return self.stub.Construct(request, timeout=60)
@@ -131,7 +131,14 @@ def test_every_child_is_parented_to_the_component(digits) -> None:
     assert component["type"] == TOKEN and monitor.parents["digits"] == STACK_URN
     assert len(children) >= 18
     assert all(monitor.parents[child["name"]] == response.urn for child in children)
-    assert all(child["inputs"].get("tags", {}).get("team", "ml") == "ml" for child in children)
+    tagged = [child["inputs"]["tags"] for child in children if "tags" in child["inputs"]]
+    assert len(tagged) >= 8 and all(tags.get("team") == "ml" for tags in tagged)
+
+
+def test_public_auth_is_an_opt_in_warned_about_through_the_engine(package: Package, model_dir: Path) -> None:
+    package.construct("open", {"auth": "none", "modelDir": str(model_dir)})
+    assert one(package.monitor, "open", "aws:apigatewayv2/route:Route")["authorizationType"] == "NONE"
+    assert any("public" in message for _, message in package.engine.logs)
 
 
 def test_no_inputs_gives_pythons_defaults(package: Package, model_dir: Path) -> None:
@@ -153,8 +160,8 @@ def test_no_inputs_gives_pythons_defaults(package: Package, model_dir: Path) -> 
      ({"modelDir": "/nowhere/model"}, "model_dir (modelDir) '/nowhere/model': no trained model in /nowhere/model")],
     ids=["fractional int", "architecture", "timeout", "missing model"],
 )
-def test_bad_inputs_fail_with_the_same_message_as_python(package: Package, model_dir: Path, inputs: dict,
+def test_bad_inputs_fail_the_preview_with_the_same_message_as_python(package: Package, model_dir: Path, inputs: dict,
                                                          message: str) -> None:
     with pytest.raises(grpc.RpcError) as error:
-        package.construct("bad", {"modelDir": str(model_dir), **inputs})
+        package.construct("bad", {"modelDir": str(model_dir), **inputs}, preview=True)
     assert message in error.value.details(), stderr(package.process)[-2000:]
