@@ -1,8 +1,29 @@
-"""MnistPredictorArgs: every setting of the component, its default, and its validation, in one place."""
+"""MnistPredictorArgs: every setting of the component, its default, and its validation, in one place.
 
-from __future__ import annotations
+One class serves both ways in: Python programs construct it, and the multi-language package (PulumiPlugin.yaml,
+components/__main__.py) infers its schema from it, so every language gets the same inputs, defaults and errors.
 
-from dataclasses import dataclass, field
+Adding a setting is one edit here, then one command:
+  1. add a field at the END of the class, under a comment naming your feature, e.g. `my_setting: Optional[int] = 5`
+     with a one-line docstring on the next line:
+     - annotate it `Optional[...]` (the schema marks it optional; the real default is the value after `=`);
+       use str, int, float, bool or dict[str, str] (the provider's wire types);
+     - the docstring under the field is its description in every language (the analyzer reads it from the source);
+     - validate it in `__post_init__` (str/bool/map types are checked for you; give numbers a range);
+  2. run `python -m components.schema` to regenerate components/schema.json (tests/test_component_package.py fails,
+     naming that command, until the committed schema matches).
+The package path hands `resolve()` a plain dict with snake_case keys and numbers as floats; `resolve()` turns whole
+floats back into ints for int fields and builds this class, so its checks and messages are the ones every language sees.
+Keep this module free of `from __future__ import annotations`: the schema analyzer needs real annotations.
+"""
+
+import math
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional, Union, get_args, get_origin
+
+import pulumi
 
 ARCHITECTURES = {"x86_64": "linux/amd64", "arm64": "linux/arm64"}
 AUTH_MODES = ("iam", "none")
@@ -16,62 +37,65 @@ MAX_TIMEOUT_S = 29  # API Gateway's integration timeout is 30 s; the function mu
 class MnistPredictorArgs:
     """Settings of an MnistPredictor; every field has a default, so `MnistPredictor("name")` works."""
 
-    architecture: str = "x86_64"
+    architecture: Optional[str] = "x86_64"
     """Lambda architecture, 'x86_64' or 'arm64'; the image is built for the matching platform."""
-    memory_size: int = 256
+    memory_size: Optional[int] = 256
     """Lambda memory in MB (128-10240). 256 holds the largest accepted request with 25% headroom (bench/results)."""
-    timeout: int = 15
+    timeout: Optional[int] = 15
     """Lambda timeout in seconds (1-29): below API Gateway's 30 s cap, and far above a batch's latency."""
-    auth: str = "iam"
+    auth: Optional[str] = "iam"
     """'iam' requires SigV4-signed calls (AWS_IAM route); 'none' makes the endpoint public, for demos only."""
-    reserved_concurrency: int | None = None
+    reserved_concurrency: Optional[int] = None
     """None (default): unreserved, so new accounts (quota 10) deploy; N >= 1 reserves and caps N executions."""
-    provisioned_concurrency: int = 0
+    provisioned_concurrency: Optional[int] = 0
     """Pre-warmed instances behind a 'live' alias, at a fixed hourly cost; 0 disables; at most the reservation."""
-    throttling_burst_limit: int = 20
+    throttling_burst_limit: Optional[int] = 20
     """API Gateway burst limit (requests) for the $default stage."""
-    throttling_rate_limit: float = 10.0
+    throttling_rate_limit: Optional[float] = 10.0
     """API Gateway steady-state limit (requests per second) for the $default stage."""
-    log_retention_days: int = 14
+    log_retention_days: Optional[int] = 14
     """Retention of the function's and the API's log groups; one of CloudWatch's allowed values."""
-    force_destroy: bool = True
+    force_destroy: Optional[bool] = True
     """Let `pulumi destroy` delete the data bucket with objects in it (convenient for dev; False for prod)."""
-    upload_sample: bool = True
+    upload_sample: Optional[bool] = True
     """Upload the held-out test batch to samples/ so a request works straight after `pulumi up`."""
-    input_prefix: str = ""
+    input_prefix: Optional[str] = ""
     """Restrict the function's s3:GetObject to keys under this prefix of the data bucket ('' = whole bucket)."""
-    image_keep_count: int = 10
+    image_keep_count: Optional[int] = 10
     """ECR lifecycle: keep this many most recent images (the deployed one is always the newest)."""
-    function_dir: str | None = None
+    function_dir: Optional[str] = None
     """The function folder (Dockerfile, handler, model/); default: the one shipped with this package."""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: Optional[dict[str, str]] = field(default_factory=dict)
     """Tags added to every taggable child resource."""
-
     # First deploy on a fresh account (issue 14)
-    allow_digits_model: bool = False
+    allow_digits_model: Optional[bool] = False
     """Deploy a model trained on the 8x8 'digits' fallback; off, it is refused (it is not built for MNIST input)."""
     # --- operations: metrics, alarms, dashboard, tracing (docs/operations.md)
-    metrics_namespace: str = "MnistPredictor"
+    metrics_namespace: Optional[str] = "MnistPredictor"
     """CloudWatch namespace of the code's EMF metrics (rows, latency, source, errors, cold starts); '' = off."""
-    alarms: bool = True
+    alarms: Optional[bool] = True
     """Create the SNS alarm topic and the alarms (errors, throttles, API 5xx, p99 duration, dead letters, queue age)."""
-    alarm_email: str | None = None
+    alarm_email: Optional[str] = None
     """Subscribe this address to the alarm topic (AWS mails a confirmation link first); None subscribes nobody."""
-    alarm_errors_threshold: int = 1
+    alarm_errors_threshold: Optional[int] = 1
     """Function errors (crashes, timeouts, out of memory) in 5 minutes that raise the errors alarm."""
-    alarm_throttles_threshold: int = 1
+    alarm_throttles_threshold: Optional[int] = 1
     """Throttled invocations in 5 minutes that raise the throttles alarm."""
-    alarm_api_5xx_threshold: int = 5
+    alarm_api_5xx_threshold: Optional[int] = 5
     """API 5xx answers in 5 minutes that raise the API 5xx alarm."""
-    alarm_duration_percent: int = 80
+    alarm_duration_percent: Optional[int] = 80
     """The duration alarm fires when p99 duration exceeds this percentage of the function's timeout."""
-    alarm_queue_age_seconds: int = 900
+    alarm_queue_age_seconds: Optional[int] = 900
     """The queue-age alarm fires when the oldest batch message has waited longer than this."""
-    tracing: bool = False
+    tracing: Optional[bool] = False
     """X-Ray active tracing on the function(s), with the permission to send traces; off by default (it is billed)."""
+    # any-language package (issue 11)
+    model_dir: Optional[str] = None
+    """A folder made by `python -m training --out DIR`, copied into the image; default: the function folder's model/."""
 
     def __post_init__(self) -> None:
         """Fail fast, naming the allowed values."""
+        _check_types(self)
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be 'x86_64' or 'arm64', got {self.architecture!r}")
         if self.auth not in AUTH_MODES:
@@ -90,7 +114,8 @@ class MnistPredictorArgs:
             raise ValueError(f"provisioned_concurrency ({self.provisioned_concurrency}) cannot exceed "
                              f"reserved_concurrency ({self.reserved_concurrency})")
         _check_int("throttling_burst_limit", self.throttling_burst_limit, 1, None)
-        if not isinstance(self.throttling_rate_limit, (int, float)) or self.throttling_rate_limit <= 0:
+        rate = self.throttling_rate_limit
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not math.isfinite(rate) or rate <= 0:
             raise ValueError(f"throttling_rate_limit must be a positive number, got {self.throttling_rate_limit!r}")
         if self.log_retention_days not in RETENTION_DAYS:
             raise ValueError(f"log_retention_days must be one of {RETENTION_DAYS}, got {self.log_retention_days!r}")
@@ -108,7 +133,54 @@ class MnistPredictorArgs:
         return ARCHITECTURES[self.architecture]
 
 
-def _check_int(name: str, value: object, low: int, high: int | None) -> None:
+def resolve(args: Union[MnistPredictorArgs, Mapping[str, Any], None]) -> MnistPredictorArgs:
+    """The args object for any way in: None (defaults), an MnistPredictorArgs, or the package's dict of inputs."""
+    if args is None:
+        return MnistPredictorArgs()
+    if isinstance(args, MnistPredictorArgs):
+        return args
+    if not isinstance(args, Mapping):
+        raise ValueError(f"args must be an MnistPredictorArgs or a mapping of its fields, got {type(args).__name__}")
+    known = {f.name: f for f in fields(MnistPredictorArgs)}
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(known)}")
+    return MnistPredictorArgs(**{name: _from_wire(name, _base(known[name].type), value) for name, value in args.items()})
+
+
+def _from_wire(name: str, base: Any, value: Any) -> Any:
+    # Other languages send every number as a float; only whole ones are ints, so 256.5 fails like it does in Python.
+    if isinstance(value, pulumi.Output):
+        raise ValueError(f"{name} must be a plain value known at preview time, not an Output")
+    if base is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _base(annotation: Any) -> Any:
+    """The type inside Optional[...] or `... | None`."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next(arg for arg in get_args(annotation) if arg is not type(None))
+    return annotation
+
+
+_KINDS = {str: "a string", bool: "true or false", dict: "a map of strings to strings"}
+
+
+def _check_types(args: MnistPredictorArgs) -> None:
+    # Numbers get range checks with their own messages; strings, switches and maps are checked here, for every field.
+    for f in fields(args):
+        base, value = _base(f.type), getattr(args, f.name)
+        kind = _KINDS.get(get_origin(base) or base)
+        if kind is None or (value is None and f.default is None):  # None is allowed where it is the default
+            continue
+        ok = (isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
+              if get_origin(base) is dict else isinstance(value, base))
+        if not ok:
+            raise ValueError(f"{f.name} must be {kind}, got {value!r}")
+
+
+def _check_int(name: str, value: object, low: int, high: Optional[int]) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
         allowed = f"between {low} and {high}" if high is not None else f"{low} or more"
         raise ValueError(f"{name} must be a whole number {allowed}, got {value!r}")

@@ -13,7 +13,7 @@ def check_model(function_dir: Path, allow_digits_model: bool) -> str:
     missing = [f for f in MODEL_FILES if not (function_dir / f).is_file()]
     if missing:
         raise FileNotFoundError(f"no trained model in {function_dir / 'model'} (missing {', '.join(missing)}); "
-                                "run `python -m training` first")
+                                "run `python -m training` first, or set model_dir (modelDir) to a folder it made")
     try:
         metadata = json.loads((function_dir / "model" / "metadata.json").read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

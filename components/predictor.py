@@ -1,7 +1,6 @@
 """MnistPredictor: ECR image -> Lambda -> HTTP API `POST /predict`, with a hardened input bucket."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: the package's schema is inferred from this module's real annotations.
 import os
 from pathlib import Path
 
@@ -10,7 +9,8 @@ import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
 from . import artifacts, operations, policies
-from .args import MnistPredictorArgs
+from .args import MnistPredictorArgs, resolve
+from .build_context import staged_build_context
 
 SAMPLE_FILE = "model/test_features.npy"
 SAMPLE_KEY = "samples/test_features.npy"
@@ -47,11 +47,13 @@ class MnistPredictor(pulumi.ComponentResource):
     dashboard_url: pulumi.Output[str]
     """Console URL of the stack's CloudWatch dashboard."""
 
-    def __init__(self, name: str, args: MnistPredictorArgs | None = None,
+    # `args` is annotated with the bare class because the package's schema is inferred from it; None (defaults) and
+    # the package's dict of inputs are accepted too, and resolve() turns all three into the same validated object.
+    def __init__(self, name: str, args: MnistPredictorArgs = None,  # type: ignore[assignment]
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mnist:index:MnistPredictor", name, None, opts)
         self._name = name
-        self._args = args = args or MnistPredictorArgs()
+        self._args = args = resolve(args)
         self._dir = Path(os.path.abspath(args.function_dir)) if args.function_dir else default_function_dir()
         self._child = pulumi.ResourceOptions(parent=self)
         self._check_model()
@@ -79,6 +81,16 @@ class MnistPredictor(pulumi.ComponentResource):
 
     def _check_model(self) -> None:
         # At preview time, not after a long image build: the image bakes the model in.
+        if self._args.model_dir:
+            model = Path(os.path.abspath(self._args.model_dir))
+            missing = [f for f in artifacts.MODEL_FILES if not (model / Path(f).name).is_file()]
+            if missing:
+                raise FileNotFoundError(
+                    f"model_dir (modelDir) {self._args.model_dir!r}: no trained model in {model} (missing "
+                    f"{', '.join(Path(f).name for f in missing)}); point it at a folder made by "
+                    "`python -m training --out DIR`")
+            # Docker sees only its build context: build from a copy of the function folder holding this model.
+            self._dir = staged_build_context(self._dir, model, self._name)
         try:
             summary = artifacts.check_model(self._dir, self._args.allow_digits_model)
         except ValueError as exc:

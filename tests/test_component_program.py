@@ -166,6 +166,8 @@ def test_installed_package_is_importable_and_deploys_from_another_project(model_
     package = target / "mnist_predictor"
     assert (package / "function" / "Dockerfile").is_file() and (package / "function" / "model" / "model.npz").is_file()
     assert not (package / "function" / "local").exists() and not (target / "components").exists()
+    import components  # the version pip read is the one the Pulumi package serves (components/__init__.py)
+    assert (target / f"mnist_predictor-{components.__version__}.dist-info").is_dir()
     # when another project's program imports it, from another working directory, without the repo on sys.path
     project = tmp_path / "other-project"
     project.mkdir()
@@ -179,3 +181,12 @@ def test_installed_package_is_importable_and_deploys_from_another_project(model_
     url, origin = line.split()[1:]
     assert url == "https://abc.execute-api.us-east-1.amazonaws.com/predict"
     assert origin.startswith(str(target)) and str(ROOT) not in origin
+    # and the installed copy also serves the Pulumi package, as `python -m mnist_predictor <engine-address>`
+    plugin = subprocess.Popen([sys.executable, "-P", "-m", "mnist_predictor", "127.0.0.1:1"], cwd=project, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert plugin.stdout.readline().strip().isdigit()
+    finally:
+        plugin.terminate()
+        plugin.wait(timeout=10)
+        plugin.stdout.close()
