@@ -79,8 +79,23 @@ def test_npz_dataset_of_mnist_shaped_rows_trains(tmp_path: Path) -> None:
     # then the model records its source and 784 features
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / "out" / "metadata.json").read_text())
-    assert meta["dataset"].endswith("tiny.npz") and meta["n_features"] == 784 and meta["test_accuracy"] > 0.9
+    assert meta["dataset"] == "tiny.npz" and meta["n_features"] == 784 and meta["test_accuracy"] > 0.9
     assert "reference: raw KNN k=4" in result.stdout
+
+
+def test_confusion_title_names_the_file_and_fits_the_picture() -> None:
+    from training.report import confusion_figure
+
+    # given a user's dataset with a long file name (the title used to hold the absolute path, clipped at both sides)
+    title = "handwritten_digits_collected_by_the_2024_evening_class_cleaned_v3_final.npz: served model, held-out rows"
+    # when the confusion matrix is drawn
+    fig = confusion_figure(np.eye(10, dtype=np.int64), title)
+    fig.canvas.draw()
+    text = fig.axes[0].title
+    box = text.get_window_extent(fig.canvas.get_renderer())
+    # then the whole title lies inside the picture, keeping the name's start and the caption's end
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+    assert text.get_text().startswith("handwritten_digits") and text.get_text().endswith("held-out rows")
 
 
 def _previous_model(folder: Path) -> dict[str, bytes]:
