@@ -29,6 +29,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--single", type=int, default=200, help="warm single-row calls per side (default 200)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     args = parser.parse_args(argv)
+    # Checked before minutes of measuring, like every other CLI here: a bad count or --out fails on one line now.
+    for name in ("cold", "warm", "single"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
     if args.quick:
         args.dataset = "digits" if args.dataset == "mnist-shaped" else args.dataset
         args.cold, args.warm, args.single = 2, 5, 20
