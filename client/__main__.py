@@ -51,6 +51,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(str(exc))
     if args.command == "predict" and args.key and not args.bucket:
         parser.error("--key needs --bucket")
+    if args.command == "predict" and args.rows and args.bucket:  # silently ignoring it would predict other rows
+        parser.error("--bucket goes with --key; --rows sends the file inline")
     if args.command == "predict" and args.confusion and not args.labels:
         parser.error("--confusion needs --labels")
     return args

@@ -254,6 +254,11 @@ def test_confusion_needs_labels_and_a_picture_suffix() -> None:
     assert text.returncode == 2 and "must end in .png" in text.stderr
 
 
+def test_rows_with_a_bucket_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    result = client("predict", "http://127.0.0.1:9/predict", "--rows", str(tmp_path / "r.npy"), "--bucket", "b")
+    assert result.returncode == 2 and "--bucket goes with --key" in result.stderr
+
+
 def test_help_points_to_the_api_page() -> None:
     result = client("--help")
     assert result.returncode == 0 and "docs/api.md" in result.stdout and "README" not in result.stdout

@@ -26,10 +26,14 @@ def train(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_model_folder_has_every_output(model_dir: Path) -> None:
+    from training.output import MODEL_FILES, is_model_folder
+
     names = {p.name for p in model_dir.iterdir()}
     assert {"model.npz", "metadata.json", "test_features.npy", "test_labels.npy",
             "confusion_matrix.png", "confused_pairs.png"} <= names
     assert not [n for n in names if "staging" in n]
+    # every output is one the next run recognises as ours: anything else would make it refuse to replace the folder
+    assert names <= MODEL_FILES and is_model_folder(model_dir)
 
 
 def test_metadata_records_dataset_model_and_both_configurations(model_dir: Path) -> None:
