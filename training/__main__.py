@@ -23,10 +23,11 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "function" / "model"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options; see the README's Training section."""
+    """Command-line options; see docs/training.md."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--dataset", default="auto", help="auto (mnist, else digits), mnist, digits or PATH.npz")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model folder (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model folder (default {DEFAULT_OUT}); replaced only when new, empty or "
+                        "a model folder an earlier run wrote, never holding other files")
     parser.add_argument("--samples", type=int, default=20000, help="rows sampled from the dataset (default 20000)")
     parser.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default 0.2)")
     parser.add_argument("--seed", type=int, default=42, help="random_state for sampling, split and PCA (default 42)")

@@ -46,7 +46,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m function.local", description=__doc__)
     parser.add_argument("--port", type=_port, default=3000, help="HTTP port on 127.0.0.1 (default 3000, 0 = any free)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model", help="model folder")
+    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model",
+                        help="model folder; trained into first when new or empty (never over other files)")
     parser.add_argument("--once", action="store_true", help="predict the held-out batch over HTTP, then exit")
     parser.add_argument("--confusion", type=_figure, default=ROOT / "artifacts" / "confusion_matrix.png",
                         help="where --once saves the confusion matrix")
