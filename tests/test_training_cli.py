@@ -302,3 +302,38 @@ def test_bad_options_exit_2(args: list[str], message: str, tmp_path: Path) -> No
     result = train(*args, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
 
+
+
+def test_interrupted_write_removes_staging_and_the_parents_it_created(tmp_path: Path) -> None:
+    from training.output import atomic_dir
+
+    # given an --out whose parents do not exist yet, and a run interrupted while writing
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(tmp_path / "a" / "b" / "out") as staging:
+            (staging / "model.npz").write_bytes(b"half")
+            raise KeyboardInterrupt
+    # then nothing at all is left behind
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_swap_puts_the_previous_model_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from training import output
+
+    # given a previous model, and a file system that refuses the second rename of the swap
+    out = tmp_path / "out"
+    before = _previous_model(out)
+    real_rename, calls = os.rename, []
+
+    def flaky(src, dst) -> None:
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(16, "Device or resource busy")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(output.os, "rename", flaky)
+    # when the new model is swapped in
+    with pytest.raises(output.OutputError, match="Device or resource busy"):
+        with output.atomic_dir(out) as staging:
+            (staging / "model.npz").write_bytes(b"new")
+    # then the previous model is back, exactly, and no staging or old folder is left beside it
+    assert _snapshot(out) == before and [p.name for p in tmp_path.iterdir()] == ["out"]

@@ -88,9 +88,15 @@ def _make_parents(folder: Path) -> list[Path]:
     while not folder.exists():
         missing.append(folder)
         folder = folder.parent
-    for path in reversed(missing):
-        os.mkdir(path)
-    return missing[::-1]
+    made: list[Path] = []
+    try:
+        for path in reversed(missing):
+            os.mkdir(path)
+            made.append(path)
+    except OSError:
+        _undo(None, made)
+        raise
+    return made
 
 
 def _remove_tree(path: Path) -> None:
@@ -129,7 +135,10 @@ def atomic_dir(out: Path, flag: str = "--out") -> Iterator[Path]:
                 os.rename(old, out)
             raise
         if old is not None:
-            _remove_tree(old)
+            try:
+                _remove_tree(old)
+            except OSError as exc:  # the new model is in place; only the old copy's clean-up failed
+                print(f"warning: wrote {out}, but could not remove the previous model at {old}: {exc}", file=sys.stderr)
     except OSError as exc:
         _undo(staging, created)
         raise OutputError(f"cannot write to {flag} {out}: {exc.strerror or exc}") from None
