@@ -52,6 +52,19 @@ def test_once_with_a_model_folder_missing_its_held_out_batch_is_one_line(missing
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in model_dir.iterdir() if p.name != missing)
 
 
+def test_once_with_labels_that_do_not_match_the_batch_is_one_line(model_dir: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    # given a model folder whose held-out labels are one short of its features
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    np.save(copy / "test_labels.npy", np.load(model_dir / "test_labels.npy")[:-1])
+    # when the round trip runs, then it says so on one line instead of a traceback
+    result = local("--once", "--port", "0", "--model-dir", str(copy), timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "error: 360 predictions but 359 labels"
+
+
 def test_model_dir_holding_a_users_files_is_refused_and_kept(tmp_path: Path) -> None:
     # given a folder of the user's files that is not a model
     folder = tmp_path / "mine"

@@ -111,11 +111,16 @@ def round_trip(url: str, model_dir: Path, confusion_png: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the local API until Ctrl-C (or one round trip with --once); errors are one line and exit 2."""
     args = parse_args(argv)
+    from client.api import ClientError
+
     try:
         return serve(args)
     except LocalError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ClientError as exc:  # the round trip's call or its labels
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
     except TrainingStopped:
         return 130  # the training process has already said it was interrupted
     except KeyboardInterrupt:
