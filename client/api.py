@@ -72,7 +72,8 @@ def predict(url: str, body: dict[str, Any], *, sign: bool | None = None, region:
             raise ValueError("no predictions")
         return Reply(status, payload)
     except ValueError:  # a 200 that is not the API's answer: some other service lives at that URL
-        raise ClientError(f"{url} answered HTTP 200 without predictions; is it the predict URL (ending in /predict)?")
+        raise ClientError(f"{url} answered HTTP 200 without predictions; "
+                          "is it the predict URL (ending in /predict)?") from None
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         try:
@@ -127,7 +128,7 @@ def upload(path: Path, bucket: str, key: str, endpoint_url: str | None = None) -
         """boto3's transfer callback: one updating line."""
         nonlocal sent
         sent += chunk
-        print(f"\ruploading {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)
+        print(f"\rsending {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)
 
     try:
         boto3.client("s3", endpoint_url=endpoint_url).upload_file(str(path), bucket, key, Callback=progress)
