@@ -240,14 +240,16 @@ def test_predict_with_labels_writes_no_picture_unless_asked(local_api: dict[str,
     # when predicting with --labels but no --confusion, from that folder
     result = subprocess.run([sys.executable, "-m", "client", "predict", local_api["url"], "--rows",
                              str(tmp_path / "rows.npy"), "--labels", str(tmp_path / "labels.npy")],
-                            cwd=work, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            cwd=work, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
     # then it prints the accuracy and writes nothing there
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("accuracy: ") and list(work.iterdir()) == []
 
 
 def test_confusion_needs_labels_and_a_picture_suffix() -> None:
-    no_labels = client("predict", "http://127.0.0.1:9/predict", "--bucket", "b", "--key", "k.npy", "--confusion", "c.png")
+    no_labels = client("predict", "http://127.0.0.1:9/predict", "--bucket", "b", "--key", "k.npy",
+                       "--confusion", "c.png")
     assert no_labels.returncode == 2 and "--confusion needs --labels" in no_labels.stderr
     text = client("predict", "http://127.0.0.1:9/predict", "--bucket", "b", "--key", "k.npy", "--labels", "l.npy",
                   "--confusion", "c.txt")

@@ -47,7 +47,8 @@ def test_once_with_a_model_folder_missing_its_held_out_batch_is_one_line(missing
     result = local("--once", "--port", "0", "--model-dir", str(copy))
     # then one line names the file and the fix, and the folder is not retrained or changed
     assert result.returncode == 2 and "Traceback" not in result.stderr
-    assert result.stderr.strip() == (f"error: --model-dir {copy} has no {missing} (--once predicts the held-out batch); "
+    assert result.stderr.strip() == (f"error: --model-dir {copy} has no {missing} "
+                                     "(--once predicts the held-out batch); "
                                      f"retrain it with python -m training --out {copy}")
     assert sorted(p.name for p in copy.iterdir()) == sorted(p.name for p in model_dir.iterdir() if p.name != missing)
 
@@ -110,7 +111,8 @@ def test_ctrl_c_while_training_prints_one_message_and_no_traceback(tmp_path: Pat
     after = rest.strip().splitlines()
     assert run.returncode == 130, seen + [rest]
     assert "Traceback" not in rest and "KeyboardInterrupt" not in rest
-    assert len([line for line in after if "interrupt" in line.lower()]) == 1 and after[-1].startswith("error: interrupted")
+    assert len([line for line in after if "interrupt" in line.lower()]) == 1
+    assert after[-1].startswith("error: interrupted")
     assert out == "" and not model.exists() and {p.name for p in tmp_path.iterdir()} <= {"sk"}
 
 
