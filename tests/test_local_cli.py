@@ -116,7 +116,9 @@ def test_ctrl_c_while_training_prints_one_message_and_no_traceback(tmp_path: Pat
     assert out == "" and not model.exists() and {p.name for p in tmp_path.iterdir()} <= {"sk"}
 
 
-def test_serving_mode_works_without_the_held_out_batch(model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serving_mode_works_without_the_held_out_batch_and_stops_cleanly(stop: signal.Signals, model_dir: Path,
+                                                                          tmp_path: Path) -> None:
     # given a model folder with only the model (no held-out batch)
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)
@@ -129,6 +131,8 @@ def test_serving_mode_works_without_the_held_out_batch(model_dir: Path, tmp_path
         ready = json.loads(run.stdout.readline())
         assert ready["url"].endswith("/predict")
     finally:
-        run.send_signal(signal.SIGINT)
-        run.communicate(timeout=30)
-    assert run.returncode == 0
+        # when stopped right after the ready line
+        run.send_signal(stop)
+        _, rest = run.communicate(timeout=30)
+    # then it stops cleanly: exit 0, "stopping", no traceback
+    assert run.returncode == 0 and rest.strip().splitlines()[-1] == "stopping" and "Traceback" not in rest

@@ -108,11 +108,16 @@ def round_trip(url: str, model_dir: Path, confusion_png: Path) -> int:
     return 0
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the local API until Ctrl-C (or one round trip with --once); errors are one line and exit 2."""
     args = parse_args(argv)
     from client.api import ClientError
 
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and `docker stop` stop as cleanly as Ctrl-C, in every phase
     try:
         return serve(args)
     except LocalError as exc:
@@ -146,12 +151,11 @@ def serve(args: argparse.Namespace) -> int:
     url = f"http://{host}:{port}/predict"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
-    try:
+    try:  # from the ready line on, Ctrl-C means "stop serving": a clean stop, exit 0
+        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
         if args.once:
             return round_trip(url, model_dir, args.confusion)
         log(f"serving POST {url} (Ctrl-C to stop)")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         thread.join()
     except KeyboardInterrupt:
         log("stopping")
