@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def log(message: str) -> None:
     """Progress on stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder`, or in its nearest existing parent (a real probe, not os.access)."""
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -35,6 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
+    if not _writable(args.out):
+        parser.error(f"--out {args.out} cannot be written (it or its nearest existing parent is not writable)")
     if args.quick:
         args.dataset = "digits" if args.dataset == "mnist-shaped" else args.dataset
         args.cold, args.warm, args.single = 2, 5, 20

@@ -30,6 +30,13 @@ def test_out_that_is_a_file_exits_2_and_is_kept(tmp_path: Path) -> None:
     assert result.returncode == 2 and "not a folder" in result.stderr and target.read_text() == "keep me"
 
 
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir(), reason="needs Linux sysfs, read-only even for root")
+def test_unwritable_out_exits_2_before_measuring() -> None:
+    result = bench("--quick", "--out", "/sys/bench-results")
+    assert result.returncode == 2 and "cannot be written" in result.stderr and "Traceback" not in result.stderr
+    assert "training" not in result.stderr
+
+
 def test_unusable_dataset_is_one_line_without_a_traceback(tmp_path: Path) -> None:
     # given a dataset file that does not exist
     result = bench("--quick", "--dataset", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "out"))
