@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in `folder`, or in its nearest existing parent (a real probe, not os.access)."""
+    while not folder.exists():
+        folder = folder.parent
+    try:
+        tempfile.TemporaryFile(dir=folder).close()
+    except OSError:
+        return False
+    return True
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Options: --quick proves the harness in seconds; the default run takes a few minutes."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -29,6 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--single", type=int, default=200, help="warm single-row calls per side (default 200)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"results folder (default {RESULTS})")
     args = parser.parse_args(argv)
+    # Checked before minutes of measuring, like every other CLI here: a bad count or --out fails on one line now.
+    for name in ("cold", "warm", "single"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
+    if not _writable(args.out):
+        parser.error(f"--out {args.out} cannot be written (it or its nearest existing parent is not writable)")
     if args.quick:
         args.dataset = "digits" if args.dataset == "mnist-shaped" else args.dataset
         args.cold, args.warm, args.single = 2, 5, 20

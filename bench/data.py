@@ -73,8 +73,10 @@ def prepare(spec: str, log) -> Prepared:
     project, reference = folder / "project", folder / "reference"
     if not (project / "metadata.json").exists():
         log(f"training the project model on {spec} with python -m training ...")
-        subprocess.run([sys.executable, "-m", "training", "--dataset", spec, "--out", str(project)], cwd=ROOT,
-                       check=True, stdout=subprocess.DEVNULL)
+        done = subprocess.run([sys.executable, "-m", "training", "--dataset", spec, "--out", str(project)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL)
+        if done.returncode != 0:  # training has printed its one-line reason; a CalledProcessError traceback adds none
+            raise SystemExit(f"error: training the project model failed (exit {done.returncode}); see the line above")
     meta = json.loads((project / "metadata.json").read_text())
     if not (reference / "model.joblib").exists():
         log("training the reference: KNeighborsClassifier(n_neighbors=4, weights='distance') on raw float64 pixels")

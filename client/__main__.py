@@ -1,4 +1,4 @@
-"""`python -m client upload|predict`: see the README's "Call the API" section."""
+"""`python -m client upload|predict`: upload a batch to the bucket, or call the predict URL. See docs/api.md."""
 
 from __future__ import annotations
 
@@ -9,15 +9,24 @@ from pathlib import Path
 
 import numpy as np
 
-from client.api import ClientError, accuracy, load_rows, predict, upload
+from client.api import ClientError, accuracy, check_url, predict, upload
+from client.files import FIGURE_SUFFIXES, FORMATS, load_labels, load_rows
+
+BATCH_FILE = f"a {', '.join(FORMATS)} file (as the API accepts)"
+
+
+def _figure(text: str) -> Path:
+    if Path(text).suffix.lower() not in FIGURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"must end in {', '.join(FIGURE_SUFFIXES)}, got {text!r}")
+    return Path(text)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Subcommands `upload` and `predict`."""
     parser = argparse.ArgumentParser(prog="python -m client", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    up = sub.add_parser("upload", help="upload a .npy or .csv batch to the bucket")
-    up.add_argument("file", type=Path)
+    up = sub.add_parser("upload", help="upload a batch file to the bucket")
+    up.add_argument("file", type=Path, help=BATCH_FILE)
     up.add_argument("--bucket", required=True)
     up.add_argument("--key", help="object key (default: batches/<file name>)")
     up.add_argument("--endpoint-url", help="S3 endpoint, e.g. the local API's s3_endpoint")
@@ -25,23 +34,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pr.add_argument("url", help="the invoke URL ending in /predict, e.g. $(pulumi stack output url)")
     source = pr.add_mutually_exclusive_group(required=True)
     source.add_argument("--key", help="S3 key of the batch (with --bucket)")
-    source.add_argument("--rows", type=Path, help="a .npy or .csv file sent inline")
+    source.add_argument("--rows", type=Path, help=f"{BATCH_FILE}, sent inline")
     pr.add_argument("--bucket", help="bucket of --key, e.g. $(pulumi stack output bucket_name)")
-    pr.add_argument("--labels", type=Path, help=".npy labels: print accuracy and save a confusion matrix")
-    pr.add_argument("--confusion", type=Path, default=Path("confusion_matrix.png"), help="PNG path for --labels")
+    pr.add_argument("--labels", type=Path, help="whole-number labels, one per row (same formats): print accuracy")
+    pr.add_argument("--confusion", type=_figure, help="with --labels, also save the confusion matrix here (.png)")
     pr.add_argument("--region", help="AWS region for signing (default: from the URL)")
     pr.add_argument("--sign", action=argparse.BooleanOptionalAction, default=None,
                     help="SigV4-sign the request (default: only for execute-api URLs)")
     args = parser.parse_args(argv)
+    try:
+        if args.command == "predict":
+            check_url(args.url, "the URL")
+        elif args.endpoint_url:
+            check_url(args.endpoint_url, "--endpoint-url")
+    except ClientError as exc:
+        parser.error(str(exc))
     if args.command == "predict" and args.key and not args.bucket:
         parser.error("--key needs --bucket")
+    if args.command == "predict" and args.rows and args.bucket:  # silently ignoring it would predict other rows
+        parser.error("--bucket goes with --key; --rows sends the file inline")
+    if args.command == "predict" and args.confusion and not args.labels:
+        parser.error("--confusion needs --labels")
     return args
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    """Send the request, print predictions, and with labels print accuracy and save the confusion matrix."""
+    """Send the request, print predictions, and with labels print accuracy (and save the confusion matrix if asked)."""
+    labels = load_labels(args.labels) if args.labels else None  # a bad labels file fails before the request
     if args.rows:
-        body = {"instances": load_rows(args.rows).tolist()}
+        rows = load_rows(args.rows)
+        if labels is not None and len(labels) != len(rows):
+            raise ClientError(f"{args.rows} has {len(rows)} rows but {args.labels} has {len(labels)} labels", 2)
+        body = {"instances": rows.tolist()}
     else:
         body = {"bucket": args.bucket, "key": args.key}
     reply = predict(args.url, body, sign=args.sign, region=args.region)
@@ -49,14 +73,21 @@ def run_predict(args: argparse.Namespace) -> int:
         raise ClientError(f"HTTP {reply.status}: {reply.body.get('error') or reply.body.get('message') or reply.body}")
     predictions = reply.body["predictions"]
     shown = predictions if len(predictions) <= 20 else predictions[:20] + ["..."]
-    print(json.dumps({"count": reply.body["count"], "predictions": shown, "model": reply.body.get("model")}))
-    if args.labels:
-        labels = load_rows(args.labels).astype(int).ravel()
-        print(f"accuracy: {accuracy(predictions, labels):.4f} on {len(labels)} rows")
+    count = reply.body.get("count", len(predictions))
+    print(json.dumps({"count": count, "predictions": shown, "model": reply.body.get("model")}))
+    if labels is None:
+        return 0
+    print(f"accuracy: {accuracy(predictions, labels):.4f} on {len(labels)} rows", flush=True)
+    if args.confusion:
         from training.report import confusion, save_confusion_png
 
-        args.confusion.parent.mkdir(parents=True, exist_ok=True)
-        save_confusion_png(confusion(labels, np.asarray(predictions)), args.confusion, "predictions via the API")
+        classes = max(10, int(labels.max()) + 1, max(predictions) + 1)
+        try:
+            args.confusion.parent.mkdir(parents=True, exist_ok=True)
+            save_confusion_png(confusion(labels, np.asarray(predictions), classes), args.confusion,
+                               "predictions via the API")
+        except OSError as exc:
+            raise ClientError(f"cannot save --confusion {args.confusion}: {exc.strerror or exc}") from None
         print(f"confusion matrix: {args.confusion}")
     return 0
 

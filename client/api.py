@@ -56,6 +56,7 @@ def _signed_headers(url: str, data: bytes, region: str) -> dict[str, str]:
 def predict(url: str, body: dict[str, Any], *, sign: bool | None = None, region: str | None = None,
             timeout: float = 35.0) -> Reply:
     """POST a JSON body to the predict URL; signs with SigV4 for execute-api hosts unless told otherwise."""
+    check_url(url, "the predict URL")
     data = json.dumps(body).encode()
     region = region or region_of(url)
     sign = bool(region) if sign is None else sign
@@ -65,7 +66,14 @@ def predict(url: str, body: dict[str, Any], *, sign: bool | None = None, region:
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return Reply(response.status, json.loads(response.read()))
+            status, raw = response.status, response.read()
+        payload = json.loads(raw)
+        if not isinstance(payload, dict) or "predictions" not in payload:
+            raise ValueError("no predictions")
+        return Reply(status, payload)
+    except ValueError:  # a 200 that is not the API's answer: some other service lives at that URL
+        raise ClientError(f"{url} answered HTTP 200 without predictions; "
+                          "is it the predict URL (ending in /predict)?") from None
     except urllib.error.HTTPError as exc:
         raw = exc.read()
         try:
@@ -78,27 +86,41 @@ def predict(url: str, body: dict[str, Any], *, sign: bool | None = None, region:
         raise ClientError(f"cannot reach {url}: {reason}") from None
 
 
-def load_rows(path: Path) -> np.ndarray:
-    """Rows from a local .npy or .csv file (never a pickle)."""
-    if not path.is_file():
-        raise ClientError(f"file not found: {path}", 2)
-    try:
-        if path.suffix == ".npy":
-            return np.load(path, allow_pickle=False)
-        if path.suffix == ".csv":
-            return np.loadtxt(path, delimiter=",", ndmin=2)
-    except ValueError as exc:
-        raise ClientError(f"cannot read {path}: {exc}", 2) from None
-    raise ClientError(f"{path} must be a .npy or .csv file", 2)
+def check_url(url: str, what: str) -> str:
+    """Refuse, with one line, a URL without an http(s) scheme and host (urllib and boto3 would raise deep inside)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ClientError(f"{what} must start with http:// or https:// and name a host, got {url!r}", 2)
+    return url
+
+
+_S3_HINTS = {
+    "NoSuchBucket": "the bucket does not exist; check --bucket (pulumi stack output bucket_name)",
+    "AccessDenied": "access denied: these credentials may not write to this bucket and key",
+    "InvalidAccessKeyId": "the AWS access key is not known to this endpoint",
+    "SignatureDoesNotMatch": "the AWS secret key does not match the access key",
+}
+
+
+def _s3_reason(exc: Exception) -> str:
+    # boto3 wraps S3's error in its own exception; S3's error code appears in the message either way.
+    text = str(exc)
+    code = next((code for code in _S3_HINTS if code in text), None)
+    return f"{_S3_HINTS[code]} ({code})" if code else text.split(": ", 1)[-1]
 
 
 def upload(path: Path, bucket: str, key: str, endpoint_url: str | None = None) -> None:
     """Upload a batch file to S3 with a progress line on stderr."""
     import boto3
+    from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError
     from botocore.exceptions import ClientError as BotoClientError
 
+    from client.files import load_rows
+
     load_rows(path)  # refuse anything the function would refuse, before uploading it
+    if endpoint_url is not None:
+        check_url(endpoint_url, "--endpoint-url")
     total = path.stat().st_size
     sent = 0
 
@@ -106,14 +128,14 @@ def upload(path: Path, bucket: str, key: str, endpoint_url: str | None = None) -
         """boto3's transfer callback: one updating line."""
         nonlocal sent
         sent += chunk
-        print(f"\ruploading {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)
+        print(f"\rsending {path.name}: {sent * 100 // max(total, 1)}% of {total} bytes", end="", file=sys.stderr)
 
     try:
         boto3.client("s3", endpoint_url=endpoint_url).upload_file(str(path), bucket, key, Callback=progress)
-    except (BotoCoreError, BotoClientError) as exc:
-        raise ClientError(f"upload to s3://{bucket}/{key} failed: {exc}") from None
-    finally:
-        print(file=sys.stderr)
+    except (Boto3Error, BotoCoreError, BotoClientError, ValueError) as exc:
+        print(file=sys.stderr)  # end the progress line: the bytes went out, but S3 did not keep them
+        raise ClientError(f"upload to s3://{bucket}/{key} failed: {_s3_reason(exc)}") from None
+    print(file=sys.stderr)
 
 
 def accuracy(predictions: list[int], labels: np.ndarray) -> float:

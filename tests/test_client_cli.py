@@ -69,7 +69,7 @@ def test_unreachable_url_and_bad_files_exit_non_zero(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "file not found" in missing.stderr
     (tmp_path / "batch.pkl").write_bytes(b"\x80\x04.")
     pickled = client("upload", str(tmp_path / "batch.pkl"), "--bucket", "b")
-    assert pickled.returncode == 2 and ".npy or .csv" in pickled.stderr
+    assert pickled.returncode == 2 and ".npy, .npz, .csv or .json" in pickled.stderr
 
 
 def test_region_comes_from_execute_api_hosts_only() -> None:
@@ -119,3 +119,171 @@ def test_requests_are_sigv4_signed_for_execute_api(capturing_server, monkeypatch
 def test_signing_without_a_region_is_refused() -> None:
     with pytest.raises(ClientError, match="--region"):
         predict("http://127.0.0.1:9/predict", {}, sign=True)
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """The last stderr line, after checking there is no traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_upload_to_a_missing_bucket_is_one_line(s3_server: str, tmp_path: Path) -> None:
+    np.save(tmp_path / "rows.npy", np.zeros((2, 64), dtype=np.uint8))
+    result = client("upload", str(tmp_path / "rows.npy"), "--bucket", "no-such-bucket", "--endpoint-url", s3_server,
+                    env=LOCAL_CREDENTIALS)
+    assert result.returncode == 1
+    assert _one_error_line(result) == ("error: upload to s3://no-such-bucket/batches/rows.npy failed: "
+                                       "the bucket does not exist; check --bucket (pulumi stack output bucket_name) "
+                                       "(NoSuchBucket)")
+
+
+@pytest.mark.parametrize("url", ["localhost:5000", "127.0.0.1:5000", "ftp://host/x"])
+def test_endpoint_url_without_http_scheme_is_refused(url: str, tmp_path: Path) -> None:
+    np.save(tmp_path / "rows.npy", np.zeros((2, 64), dtype=np.uint8))
+    result = client("upload", str(tmp_path / "rows.npy"), "--bucket", "b", "--endpoint-url", url)
+    assert result.returncode == 2 and "--endpoint-url must start with http:// or https://" in _one_error_line(result)
+
+
+def test_predict_url_without_scheme_is_refused(tmp_path: Path) -> None:
+    result = client("predict", "localhost:3000/predict", "--bucket", "b", "--key", "k.npy")
+    assert result.returncode == 2 and "must start with http:// or https://" in _one_error_line(result)
+
+
+@pytest.fixture
+def denying_s3():
+    """A loopback S3 stand-in that answers every request 403 AccessDenied, as real AWS does without permission."""
+    class Deny(BaseHTTPRequestHandler):
+        def _deny(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code>'
+                    b"<Message>Access Denied</Message><RequestId>1</RequestId></Error>")
+            self.send_response(403)
+            self.send_header("content-type", "application/xml")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_PUT = do_POST = do_GET = do_HEAD = _deny  # noqa: N815 - the stdlib's names
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Deny)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_upload_access_denied_is_one_line(denying_s3: str, tmp_path: Path) -> None:
+    np.save(tmp_path / "rows.npy", np.zeros((2, 64), dtype=np.uint8))
+    result = client("upload", str(tmp_path / "rows.npy"), "--bucket", "theirs", "--endpoint-url", denying_s3,
+                    env=LOCAL_CREDENTIALS)
+    assert result.returncode == 1 and "access denied" in _one_error_line(result)
+    assert "(AccessDenied)" in _one_error_line(result)
+
+
+@pytest.mark.parametrize("labels", [[1.5, 2.0, 3.0], [1.0, 2.0, float("nan")]], ids=["fraction", "nan"])
+def test_fractional_labels_are_refused_before_the_request(labels: list[float], tmp_path: Path) -> None:
+    # given float labels that int() would truncate
+    np.save(tmp_path / "rows.npy", np.zeros((3, 64), dtype=np.uint8))
+    np.save(tmp_path / "labels.npy", np.array(labels))
+    # when predicting with them (at a URL nothing listens on: the labels must fail first)
+    result = client("predict", "http://127.0.0.1:9/predict", "--rows", str(tmp_path / "rows.npy"),
+                    "--labels", str(tmp_path / "labels.npy"))
+    # then no accuracy, one line naming the problem, exit 2
+    assert result.returncode == 2 and "labels must be whole numbers" in _one_error_line(result)
+    assert "accuracy" not in result.stdout
+
+
+def _as_header_csv(path: Path, rows: np.ndarray) -> Path:
+    header = ",".join(f"pixel{i}" for i in range(rows.shape[1]))
+    np.savetxt(path, rows, delimiter=",", fmt="%d", header=header, comments="")
+    return path
+
+
+BATCH_WRITERS = {
+    "csv with header": lambda d, rows: _as_header_csv(d / "rows.csv", rows),
+    "json": lambda d, rows: (d / "rows.json").write_text(json.dumps(rows.tolist())) and d / "rows.json",
+    "npz": lambda d, rows: np.savez(d / "rows.npz", X=rows) or d / "rows.npz",
+    "compressed npz": lambda d, rows: np.savez_compressed(d / "rowsc.npz", X=rows) or d / "rowsc.npz",
+}
+
+
+@pytest.mark.parametrize("fmt", BATCH_WRITERS, ids=list(BATCH_WRITERS))
+def test_client_accepts_every_format_the_api_accepts(fmt: str, local_api: dict[str, str], model_dir: Path,
+                                                     tmp_path: Path) -> None:
+    # given the same rows in another format the API accepts
+    rows = np.load(model_dir / "test_features.npy")[:6]
+    np.save(tmp_path / "rows.npy", rows)
+    path = BATCH_WRITERS[fmt](tmp_path, rows)
+    # when sent inline and uploaded with the client
+    inline = client("predict", local_api["url"], "--rows", str(path))
+    reference = client("predict", local_api["url"], "--rows", str(tmp_path / "rows.npy"))
+    up = client("upload", str(path), "--bucket", local_api["bucket"], "--endpoint-url", local_api["s3_endpoint"],
+                env=LOCAL_CREDENTIALS)
+    # then both succeed, and the predictions are those of the .npy
+    assert inline.returncode == 0, inline.stderr
+    assert json.loads(inline.stdout)["predictions"] == json.loads(reference.stdout)["predictions"]
+    assert up.returncode == 0, up.stderr
+    by_key = client("predict", local_api["url"], "--bucket", local_api["bucket"], "--key", f"batches/{path.name}")
+    assert json.loads(by_key.stdout)["predictions"] == json.loads(reference.stdout)["predictions"]
+
+
+def test_predict_with_labels_writes_no_picture_unless_asked(local_api: dict[str, str], model_dir: Path,
+                                                            tmp_path: Path) -> None:
+    # given labels and a working folder of the user's
+    work = tmp_path / "work"
+    work.mkdir()
+    np.save(tmp_path / "rows.npy", np.load(model_dir / "test_features.npy")[:10])
+    np.save(tmp_path / "labels.npy", np.load(model_dir / "test_labels.npy")[:10])
+    # when predicting with --labels but no --confusion, from that folder
+    result = subprocess.run([sys.executable, "-m", "client", "predict", local_api["url"], "--rows",
+                             str(tmp_path / "rows.npy"), "--labels", str(tmp_path / "labels.npy")],
+                            cwd=work, capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # then it prints the accuracy and writes nothing there
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("accuracy: ") and list(work.iterdir()) == []
+
+
+def test_confusion_needs_labels_and_a_picture_suffix() -> None:
+    no_labels = client("predict", "http://127.0.0.1:9/predict", "--bucket", "b", "--key", "k.npy",
+                       "--confusion", "c.png")
+    assert no_labels.returncode == 2 and "--confusion needs --labels" in no_labels.stderr
+    text = client("predict", "http://127.0.0.1:9/predict", "--bucket", "b", "--key", "k.npy", "--labels", "l.npy",
+                  "--confusion", "c.txt")
+    assert text.returncode == 2 and "must end in .png" in text.stderr
+
+
+def test_rows_with_a_bucket_is_refused_rather_than_ignored(tmp_path: Path) -> None:
+    result = client("predict", "http://127.0.0.1:9/predict", "--rows", str(tmp_path / "r.npy"), "--bucket", "b")
+    assert result.returncode == 2 and "--bucket goes with --key" in result.stderr
+
+
+def test_help_points_to_the_api_page() -> None:
+    result = client("--help")
+    assert result.returncode == 0 and "docs/api.md" in result.stdout and "README" not in result.stdout
+
+
+def test_a_200_without_predictions_is_one_line() -> None:
+    # given a URL whose server answers 200 with something other than predictions (a wrong path, another service)
+    class Other(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-length", "5")
+            self.end_headers()
+            self.wfile.write(b"hello")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.handle_request, daemon=True).start()
+    try:
+        # when the client calls it, then one line says so instead of a JSON or KeyError traceback
+        result = client("predict", f"http://127.0.0.1:{server.server_address[1]}/", "--bucket", "b", "--key", "k.npy")
+    finally:
+        server.server_close()
+    assert result.returncode == 1 and "without predictions" in _one_error_line(result)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import platform
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -14,25 +16,39 @@ from pathlib import Path
 import numpy as np
 
 from training import data as datasets
-from training.output import OutputError, atomic_dir
+from training.data import FOLDS
+from training.output import OutputError, atomic_dir, check_out
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "function" / "model"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options; see the README's Training section."""
+    """Command-line options; see docs/training.md."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     parser.add_argument("--dataset", default="auto", help="auto (mnist, else digits), mnist, digits or PATH.npz")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model folder (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"model folder (default {DEFAULT_OUT}); replaced only when new, empty or "
+                        "a model folder an earlier run wrote, never holding other files")
     parser.add_argument("--samples", type=int, default=20000, help="rows sampled from the dataset (default 20000)")
     parser.add_argument("--test-size", type=float, default=0.2, help="held-out fraction (default 0.2)")
     parser.add_argument("--seed", type=int, default=42, help="random_state for sampling, split and PCA (default 42)")
     args = parser.parse_args(argv)
-    if args.samples < 20:
-        parser.error(f"--samples must be at least 20, got {args.samples}")
     if not 0 < args.test_size < 1:
         parser.error(f"--test-size must be between 0 and 1, got {args.test_size}")
+    if not 0 <= args.seed < 2**32:
+        parser.error(f"--seed must be between 0 and 2**32 - 1 (numpy's seeds), got {args.seed}")
+    least = min_samples(args.test_size)
+    if args.samples < least:
+        parser.error(f"--samples must be at least {least} with --test-size {args.test_size}, got {args.samples}: "
+                     f"{FOLDS}-fold cross-validation needs {FOLDS} training rows in each of at least 2 classes")
     return args
+
+
+def min_samples(test_size: float) -> int:
+    """The fewest rows whose training split (train_test_split rounds the test part up) can be cross-validated."""
+    n = 2 * FOLDS
+    while n - math.ceil(n * test_size) < 2 * FOLDS:
+        n += 1
+    return n
 
 
 def sample_and_split(ds: datasets.Dataset, samples: int, test_size: float, seed: int) -> list[np.ndarray]:
@@ -54,6 +70,7 @@ def run(args: argparse.Namespace) -> None:
     from training import report, select
 
     started = time.perf_counter()
+    args.out = check_out(args.out)  # refuse a folder we may not replace now, not after minutes of cross-validation
     ds = datasets.validate(datasets.load(args.dataset))
     X_train, X_test, y_train, y_test = sample_and_split(ds, args.samples, args.test_size, args.seed)
     datasets.check_folds(y_train, select.FOLDS)
@@ -97,16 +114,22 @@ def run(args: argparse.Namespace) -> None:
     print(f"wrote {args.out} in {metadata['training_seconds']} s")
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: exit 0, or 2 with one clear line for bad input."""
     args = parse_args(argv)
+    # `kill` and a stopping container end the run like Ctrl-C: the staging folder is removed, --out is untouched.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         run(args)
     except (datasets.DataError, OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted; --out was left as it was", file=sys.stderr)
+        print(f"error: interrupted; {args.out} was left as it was", file=sys.stderr)
         return 130
     except Exception as exc:  # one line rather than a traceback; --out is untouched by construction
         print(f"error: training failed: {type(exc).__name__}: {exc}", file=sys.stderr)

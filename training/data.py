@@ -23,6 +23,8 @@ class Dataset:
     y: np.ndarray
 
 
+FOLDS = 10  # cross-validation folds, here so option checks need not import scikit-learn
+
 # OpenML can hang on a dead network; a bounded wait keeps `--dataset auto` quick to fall back.
 _OPENML_TIMEOUT_S = 15.0
 
@@ -58,6 +60,11 @@ def load_npz(path: Path) -> Dataset:
     """A user's .npz with X (rows of 0-255 pixel values) and y (labels 0-9); never unpickles."""
     if not path.is_file():
         raise DataError(f"dataset file not found: {path}")
+    with path.open("rb") as head:
+        magic = head.read(4)
+    # np.load picks its reader from the content: anything but a zip would reach the pickle branch and a misleading hint.
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise DataError(f"{path} is not a .npz archive; write one with numpy.savez({path.name!r}, X=rows, y=labels)")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [name for name in ("X", "y") if name not in data.files]
@@ -67,10 +74,13 @@ def load_npz(path: Path) -> Dataset:
     except DataError:
         raise
     except ValueError as exc:
-        raise DataError(f"{path} is not a plain .npz (object arrays are refused): {exc}") from None
-    except Exception as exc:
+        if "pickle" in str(exc):  # numpy's own hint (allow_pickle=True) would run code from the file: never give it
+            raise DataError(f"{path} holds object arrays, which are refused; save X and y as numeric arrays") from None
         raise DataError(f"{path} is not a readable .npz: {exc}") from None
-    return Dataset(str(path), X, y)
+    except Exception as exc:
+        raise DataError(f"{path} is not a readable .npz: {type(exc).__name__}: {exc}") from None
+    # The file name, not the path: it is shown in pictures and API responses, where a local path means nothing.
+    return Dataset(path.name, X, y)
 
 
 def load(spec: str) -> Dataset:
@@ -118,6 +128,9 @@ def check_folds(y_train: np.ndarray, folds: int) -> None:
     """Every class in the training split needs at least one row per cross-validation fold."""
     counts = np.bincount(y_train, minlength=10)
     present = counts[counts > 0]
+    if len(present) == 1:
+        raise DataError(f"the training rows hold a single class (label {int(np.argmax(counts))}); "
+                        "a classifier needs labels of at least 2 classes")
     if len(present) < 2 or present.min() < folds:
         smallest = int(present.min()) if len(present) else 0
         raise DataError(

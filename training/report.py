@@ -18,8 +18,8 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int = 10) -> np
     return matrix
 
 
-def save_confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
-    """Draw the confusion matrix with counts in each cell."""
+def confusion_figure(matrix: np.ndarray, title: str):
+    """The confusion matrix with counts in each cell, its title shortened in the middle until it fits the width."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -29,10 +29,27 @@ def save_confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
     ax.imshow(matrix, cmap="Blues")
     for (i, j), count in np.ndenumerate(matrix):
         ax.text(j, i, str(count), ha="center", va="center", fontsize=8, color="white" if count > matrix.max() / 2 else "black")
-    ax.set(xlabel="predicted", ylabel="true", title=title, xticks=range(len(matrix)), yticks=range(len(matrix)))
+    ax.set(xlabel="predicted", ylabel="true", xticks=range(len(matrix)), yticks=range(len(matrix)))
+    text = ax.set_title(title)
+    renderer = fig.canvas.get_renderer()
+    # A long dataset name (a user's file) would run off both edges: keep its start and end, drop the middle.
+    while text.get_window_extent(renderer).width > 0.95 * fig.bbox.width and len(title) > 12:
+        middle = len(title) // 2
+        title = title[: middle - 2] + "…" + title[middle + 2 :].lstrip("…")
+        text.set_text(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    return fig
+
+
+def save_confusion_png(matrix: np.ndarray, path: Path, title: str) -> None:
+    """Draw the confusion matrix with counts in each cell."""
+    import matplotlib.pyplot as plt
+
+    fig = confusion_figure(matrix, title)
+    try:
+        fig.savefig(path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def most_confused(matrix: np.ndarray, top: int = 2) -> list[tuple[int, int, int]]:

@@ -13,8 +13,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from function.knn import KnnModel
+from training.data import FOLDS
 
-FOLDS = 10
 # Small grids: PCA prefixes are shared across sizes, and one neighbour search at the largest k serves every k.
 COMPONENTS = (16, 24, 32, 48, 64)
 KS = (1, 3, 4, 5, 6, 8)

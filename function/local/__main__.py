@@ -8,13 +8,12 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import threading
 from pathlib import Path
 from types import ModuleType
 
-import numpy as np
+from function.local.model import LocalError, TrainingStopped, ensure_model
 
 FUNCTION_DIR = Path(__file__).resolve().parent.parent
 ROOT = FUNCTION_DIR.parent
@@ -22,14 +21,35 @@ BUCKET = "mnist-local-data"
 BATCH_KEY = "batches/test_features.npy"
 
 
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {port}")
+    return port
+
+
+def _figure(text: str) -> Path:
+    # Checked now: a bad suffix found after the round trip would cost the accuracy line with it.
+    if Path(text).suffix.lower() not in FIGURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(f"must end in {', '.join(FIGURE_SUFFIXES)}, got {text!r}")
+    return Path(text)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Options of the local API."""
     parser = argparse.ArgumentParser(prog="python -m function.local", description=__doc__)
-    parser.add_argument("--port", type=int, default=3000, help="HTTP port on 127.0.0.1 (default 3000, 0 = any free)")
+    parser.add_argument("--port", type=_port, default=3000, help="HTTP port on 127.0.0.1 (default 3000, 0 = any free)")
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model", help="model folder")
+    parser.add_argument("--model-dir", type=Path, default=FUNCTION_DIR / "model",
+                        help="model folder; trained into first when new or empty (never over other files)")
     parser.add_argument("--once", action="store_true", help="predict the held-out batch over HTTP, then exit")
-    parser.add_argument("--confusion", type=Path, default=ROOT / "artifacts" / "confusion_matrix.png",
+    parser.add_argument("--confusion", type=_figure, default=ROOT / "artifacts" / "confusion_matrix.png",
                         help="where --once saves the confusion matrix")
     return parser.parse_args(argv)
 
@@ -39,22 +59,13 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def ensure_model(model_dir: Path) -> None:
-    """Train with the default dataset when the folder has no model yet."""
-    if (model_dir / "metadata.json").is_file():
-        return
-    log(f"no model in {model_dir}: training one with `python -m training` (MNIST if reachable, else digits)...")
-    done = subprocess.run([sys.executable, "-m", "training", "--out", str(model_dir)], cwd=ROOT, stdout=sys.stderr)
-    if done.returncode != 0:
-        raise SystemExit(f"error: training failed (exit {done.returncode}); see the message above")
-
-
 def start_s3(model_dir: Path):
     """Start the embedded S3, create the data bucket and upload the held-out batch."""
     from function.local.s3 import start_embedded_s3
 
     server, endpoint, client = start_embedded_s3(BUCKET)
-    client.upload_file(str(model_dir / "test_features.npy"), BUCKET, BATCH_KEY)
+    if (model_dir / "test_features.npy").is_file():  # a model folder without its held-out batch still serves
+        client.upload_file(str(model_dir / "test_features.npy"), BUCKET, BATCH_KEY)
     return server, endpoint
 
 
@@ -73,6 +84,8 @@ def import_handler(model_dir: Path, endpoint: str) -> ModuleType:
 
 def round_trip(url: str, model_dir: Path, confusion_png: Path) -> int:
     """Send the held-out batch by S3 reference, print accuracy and save the confusion matrix."""
+    import numpy as np
+
     from client.api import accuracy, predict
     from training.report import confusion, save_confusion_png
 
@@ -83,21 +96,49 @@ def round_trip(url: str, model_dir: Path, confusion_png: Path) -> int:
     labels = np.load(model_dir / "test_labels.npy", allow_pickle=False)
     score = accuracy(reply.body["predictions"], labels)
     trained = json.loads((model_dir / "metadata.json").read_text())
-    confusion_png.parent.mkdir(parents=True, exist_ok=True)
-    save_confusion_png(confusion(labels, np.asarray(reply.body["predictions"])), confusion_png, "local API")
     print(f"accuracy: {score:.4f} on {len(labels)} held-out rows via POST {url} "
-          f"(training measured {trained['test_accuracy']:.4f}; dataset {trained['dataset']})")
+          f"(training measured {trained['test_accuracy']:.4f}; dataset {trained['dataset']})", flush=True)
+    try:
+        confusion_png.parent.mkdir(parents=True, exist_ok=True)
+        save_confusion_png(confusion(labels, np.asarray(reply.body["predictions"])), confusion_png, "local API")
+    except OSError as exc:
+        log(f"error: cannot save --confusion {confusion_png}: {exc.strerror or exc}")
+        return 1
     print(f"confusion matrix: {confusion_png}")
     return 0
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the local API until Ctrl-C (or one round trip with --once)."""
+    """Run the local API until Ctrl-C (or one round trip with --once); errors are one line and exit 2."""
+    args = parse_args(argv)
+    from client.api import ClientError
+
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` and `docker stop` stop as cleanly as Ctrl-C, in every phase
+    try:
+        return serve(args)
+    except LocalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ClientError as exc:  # the round trip's call or its labels
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except TrainingStopped:
+        return 130  # the training process has already said it was interrupted
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Train if needed, start S3 and the API, then serve or run the round trip."""
     from function.local.server import make_server
 
-    args = parse_args(argv)
-    model_dir = args.model_dir.resolve()
-    ensure_model(model_dir)
+    model_dir = args.model_dir.expanduser().resolve()
+    ensure_model(model_dir, need_batch=args.once)
     s3, endpoint = start_s3(model_dir)
     try:
         app = import_handler(model_dir, endpoint)
@@ -110,12 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{host}:{port}/predict"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
-    try:
+    try:  # from the ready line on, Ctrl-C means "stop serving": a clean stop, exit 0
+        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
         if args.once:
             return round_trip(url, model_dir, args.confusion)
         log(f"serving POST {url} (Ctrl-C to stop)")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         thread.join()
     except KeyboardInterrupt:
         log("stopping")
