@@ -22,6 +22,12 @@ KEYS = {
     "inputPrefix": ("input_prefix", "get"),
     "imageKeepCount": ("image_keep_count", "get_int"),
     "useBuildkit": ("use_buildkit", "get_bool"),
+    # batch scoring (docs/batch.md); the longer field names first, so errors name the right key
+    "batchMemorySize": ("batch_memory_size", "get_int"),
+    "batchTimeout": ("batch_timeout", "get_int"),
+    "batchMaxConcurrency": ("batch_max_concurrency", "get_int"),
+    "batchSize": ("batch_size", "get_int"),
+    "batch": ("batch", "get_bool"),
 }
 
 
@@ -52,3 +58,6 @@ pulumi.export("image_uri", predictor.image_uri)
 pulumi.export("api_id", predictor.api_id)
 pulumi.export("log_group_name", predictor.log_group_name)
 pulumi.export("sample_key", predictor.sample_key)
+if predictor.queue is not None:  # batch scoring is on
+    pulumi.export("incoming_prefix", predictor.incoming_prefix)
+    pulumi.export("queue_url", predictor.queue_url)

@@ -10,6 +10,7 @@ import pulumi_docker as docker
 
 from . import policies
 from .args import MnistPredictorArgs
+from .batch import INCOMING_PREFIX, BatchScoring
 
 MODEL_FILES = ("model/model.npz", "model/metadata.json")
 SAMPLE_FILE = "model/test_features.npy"
@@ -44,6 +45,10 @@ class MnistPredictor(pulumi.ComponentResource):
     """CloudWatch log group of the function (JSON lines)."""
     sample_key: pulumi.Output[str]
     """Key of the uploaded held-out batch, or '' when upload_sample is off."""
+    incoming_prefix: pulumi.Output[str]
+    """Objects written under this prefix of the bucket are batch-scored ('incoming/'; '' when batch is off)."""
+    queue_url: pulumi.Output[str]
+    """URL of the batch queue fed by the bucket's notifications ('' when batch is off)."""
 
     def __init__(self, name: str, args: MnistPredictorArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -60,6 +65,7 @@ class MnistPredictor(pulumi.ComponentResource):
         role = self._role(bucket, log_group)
         function, target = self._function(image, role, bucket, log_group)
         api, stage = self._api(function, target)
+        self._batch(bucket, image)
 
         self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
         self.bucket_name = bucket.bucket
@@ -72,6 +78,7 @@ class MnistPredictor(pulumi.ComponentResource):
             "url": self.url, "bucket_name": self.bucket_name, "function_name": self.function_name,
             "repository_url": self.repository_url, "image_uri": self.image_uri, "api_id": self.api_id,
             "log_group_name": self.log_group_name, "sample_key": self.sample_key,
+            "incoming_prefix": self.incoming_prefix, "queue_url": self.queue_url,
         })
 
     def _check_model(self) -> None:
@@ -158,6 +165,20 @@ class MnistPredictor(pulumi.ComponentResource):
             provisioned_concurrent_executions=args.provisioned_concurrency, opts=self._child)
         self._alias = alias
         return function, alias.name
+
+    def _batch(self, bucket: aws.s3.Bucket, image: docker.Image) -> None:
+        # Resources rather than outputs, for alarms and for callers wiring more consumers (None when batch is off).
+        self.batch_function: aws.lambda_.Function | None = None
+        self.queue: aws.sqs.Queue | None = None
+        self.dead_letter_queue: aws.sqs.Queue | None = None
+        self.incoming_prefix = self.queue_url = pulumi.Output.from_input("")
+        if not self._args.batch:
+            return
+        scoring = BatchScoring(self._name, self._args, bucket, image, self)
+        self.batch_function, self.queue, self.dead_letter_queue = (scoring.batch_function, scoring.queue,
+                                                                   scoring.dead_letter_queue)
+        self.incoming_prefix = pulumi.Output.from_input(INCOMING_PREFIX)
+        self.queue_url = scoring.queue.url
 
     def _api(self, function: aws.lambda_.Function,
              qualifier: pulumi.Output[str] | None) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]:
