@@ -110,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{host}:{port}/predict"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
+    from function.local.sqs import start_batch_path
+
+    batch = start_batch_path(endpoint, BUCKET)  # incoming/ -> embedded SQS -> worker.handler, as on AWS
+    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET,
+                      "incoming_prefix": batch.incoming_prefix}), flush=True)
     try:
         if args.once:
             return round_trip(url, model_dir, args.confusion)
@@ -120,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log("stopping")
     finally:
+        batch.stop()
         server.shutdown()
         server.server_close()
         s3.stop()
