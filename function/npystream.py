@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -17,9 +18,13 @@ HEAD_BYTES = 64 * 1024
 # Rows per chunk come from this many bytes of the object, capped so float32 copies of a chunk stay small too.
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_CHUNK_ROWS = 4096
+# One GET per window of this many bytes, read chunk by chunk as it streams: few requests, bounded memory, and a
+# dropped connection costs one window's retry, not the object's.
+WINDOW_BYTES = int(os.environ.get("BATCH_WINDOW_BYTES", 64 * 1024 * 1024))
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
-ReadRange = Callable[[int, int], bytes]  # (first byte, last byte inclusive) -> exactly those bytes
+# (first byte, last byte inclusive) -> a reader returning exactly n more bytes of that range per call.
+OpenRange = Callable[[int, int], Callable[[int], bytes]]
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,20 @@ def chunk_rows(layout: NpyLayout) -> int:
     return max(1, min(MAX_CHUNK_ROWS, CHUNK_BYTES // layout.row_bytes))
 
 
-def iter_chunks(layout: NpyLayout, read: ReadRange, pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
+def iter_chunks(layout: NpyLayout, open_range: OpenRange, pool: ThreadPoolExecutor) -> Iterator[np.ndarray]:
     """Row chunks in order; the next chunk downloads while the caller scores this one (two chunks in memory)."""
-    rows, step = layout.shape[0], chunk_rows(layout)
+    rows, step, size = layout.shape[0], chunk_rows(layout), layout.row_bytes
+    window = max(1, WINDOW_BYTES // (step * size)) * step
 
-    def fetch(start: int) -> bytes:
-        stop = min(rows, start + step)
-        return read(layout.offset + start * layout.row_bytes, layout.offset + stop * layout.row_bytes - 1)
+    def raw() -> Iterator[bytes]:
+        for first in range(0, rows, window):
+            last = min(rows, first + window)
+            read = open_range(layout.offset + first * size, layout.offset + last * size - 1)
+            for start in range(first, last, step):
+                yield read((min(last, start + step) - start) * size)
 
-    pending = pool.submit(fetch, 0)
-    for start in range(0, rows, step):
-        data = pending.result()
-        if start + step < rows:
-            pending = pool.submit(fetch, start + step)
+    chunks = raw()
+    pending = pool.submit(next, chunks, None)
+    while (data := pending.result()) is not None:
+        pending = pool.submit(next, chunks, None)
         yield np.frombuffer(data, dtype=layout.dtype).reshape(-1, layout.shape[1])

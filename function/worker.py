@@ -11,6 +11,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -110,24 +111,24 @@ def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
     size, etag = int(head["ContentLength"]), head["ETag"]
     source["etag"] = etag.strip('"')
     if key.lower().endswith(".npy"):
-        first = _read(bucket, key, etag, 0, min(size, npystream.HEAD_BYTES) - 1) if size else b""
+        head = min(size, npystream.HEAD_BYTES)
+        first = _open(bucket, key, etag, 0, head - 1)(head) if size else b""
         layout = npystream.read_layout(first, size, MODEL.n_features)
         if not layout.fortran_order or layout.shape[0] == 1:
-            return _score_stream(layout, lambda lo, hi: first[lo:hi + 1] if hi < len(first) else
-                                 _read(bucket, key, etag, lo, hi))
+            return _score_stream(layout, lambda lo, hi: _open(bucket, key, etag, lo, hi))
         # Column-major rows are not contiguous in the object: such a file is read whole, within the API's limit.
     if size > MAX_OBJECT_BYTES:
         hint = "; save it with np.save(path, np.ascontiguousarray(rows)) to stream it" if key.endswith(".npy") else \
             "; send large batches as .npy, which is streamed"
         raise TooLarge(f"the object is {size} bytes; the limit is {MAX_OBJECT_BYTES}{hint}")
-    data = _read(bucket, key, etag, 0, size - 1) if size else b""
+    data = _open(bucket, key, etag, 0, size - 1)(size) if size else b""
     return MODEL.predict(batch.validate(batch.from_object(key, data, LIMITS), MODEL.n_features, MAX_ROWS))
 
 
-def _score_stream(layout: npystream.NpyLayout, read: npystream.ReadRange) -> np.ndarray:
+def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) -> np.ndarray:
     predictions = np.empty(layout.shape[0], dtype=MODEL.classes.dtype)
     done = 0
-    for chunk in npystream.iter_chunks(layout, read, PREFETCH):
+    for chunk in npystream.iter_chunks(layout, open_range, PREFETCH):
         try:
             rows = batch.validate(chunk, MODEL.n_features, len(chunk))
         except InvalidRows as exc:
@@ -137,17 +138,22 @@ def _score_stream(layout: npystream.NpyLayout, read: npystream.ReadRange) -> np.
     return predictions
 
 
-def _read(bucket: str, key: str, etag: str, first: int, last: int) -> bytes:
+def _open(bucket: str, key: str, etag: str, first: int, last: int) -> Callable[[int], bytes]:
+    """A reader of exactly n more bytes per call from one ranged GET of the object."""
     # IfMatch pins every range to the version whose header was read: a replaced object fails (and is retried,
     # reading the new version) rather than mixing two versions' rows.
-    response = _s3(S3.get_object, Bucket=bucket, Key=key, Range=f"bytes={first}-{last}", IfMatch=etag)
-    try:
-        data = response["Body"].read()
-    except (ReadTimeoutError, ConnectionError, BotoCoreError, OSError) as exc:
-        raise UpstreamTimeout(f"reading the object from S3 failed ({type(exc).__name__})") from None
-    if len(data) != last - first + 1:
-        raise UpstreamError("the object was truncated while it was read")
-    return data
+    body = _s3(S3.get_object, Bucket=bucket, Key=key, Range=f"bytes={first}-{last}", IfMatch=etag)["Body"]
+
+    def read(n: int) -> bytes:
+        try:
+            data = body.read(n)
+        except (BotoCoreError, OSError) as exc:  # botocore wraps urllib3's dropped connections and timeouts
+            raise UpstreamTimeout(f"reading the object from S3 failed ({type(exc).__name__})") from None
+        if len(data) != n:
+            raise UpstreamError("the object was truncated while it was read")
+        return data
+
+    return read
 
 
 def _s3(call: Any, **kwargs: Any) -> Any:

@@ -87,8 +87,9 @@ def test_other_formats_use_the_api_readers(worker: ModuleType, app: ModuleType, 
 
 def test_a_large_npy_is_scored_in_many_chunks_with_the_same_predictions(
         worker: ModuleType, app: ModuleType, s3, X, monkeypatch: pytest.MonkeyPatch) -> None:
-    # given rows far more numerous than one chunk, stored big-endian float64 (any numeric dtype is fine)
+    # given rows far more numerous than one chunk (and one ranged GET), stored big-endian float64
     monkeypatch.setattr(worker.npystream, "MAX_CHUNK_ROWS", 37)
+    monkeypatch.setattr(worker.npystream, "WINDOW_BYTES", 37 * 3 * X.shape[1] * 8)
     rows = np.tile(X, (5, 1)).astype(">f8")
     s3.put_object(Bucket=DATA_BUCKET, Key="incoming/chunks.npy", Body=hostile.npy(rows))
     # when it is scored chunk by chunk
@@ -96,6 +97,7 @@ def test_a_large_npy_is_scored_in_many_chunks_with_the_same_predictions(
     # then the predictions are exactly those of one whole batch
     out = get_json(s3, "predictions/chunks.npy.json")
     assert out["count"] == len(rows) and out["predictions"] == app.MODEL.predict(rows).tolist()
+    assert len(rows) > 10 * 37 * 3
 
 
 def test_a_fortran_order_npy_is_scored_whole(worker: ModuleType, app: ModuleType, s3, X) -> None:
