@@ -27,7 +27,7 @@ import npystream
 from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, MODEL, MODEL_INFO
 from errors import Forbidden, InvalidRows, NotFound, RequestError, TooLarge, UpstreamError, UpstreamTimeout
 from logs import get_logger
-from source import _client_error, allowed_buckets
+from source import _client_error, allowed_buckets  # the API's S3 error mapping, shared rather than copied
 
 INCOMING, PREDICTIONS, ERRORS = "incoming/", "predictions/", "errors/"
 # Retrying may fix these (S3 busy, an event delivered before its object is readable, a role not yet in effect);

@@ -40,10 +40,10 @@ class BatchPath:
     _thread: threading.Thread | None = field(default=None, repr=False)
 
     def stop(self) -> None:
-        """Ask the poller to finish its current batch and exit."""
+        """Stop polling; an object still being scored is abandoned (its message would come back, as on AWS)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=BATCH_TIMEOUT_S)
+            self._thread.join(timeout=2)  # a daemon thread: Ctrl-C must not wait for a million rows
 
 
 def _queue(sqs: Any, name: str, attributes: dict[str, str]) -> tuple[str, str]:
