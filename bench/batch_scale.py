@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import boto3
 
-    local = subprocess.Popen([sys.executable, "-m", "function.local", "--port", "0", "--model-dir", str(args.model_dir)],
-                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    command = [sys.executable, "-m", "function.local", "--port", "0", "--model-dir", str(args.model_dir)]
+    local = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         ready = json.loads(local.stdout.readline())
         s3 = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",

@@ -39,7 +39,7 @@ def consume_queue(queue_arn: str) -> str:
 
 def bucket_may_send(queue_arn: str, bucket_arn: str) -> str:
     """Only S3, on behalf of this bucket in this account, may send; and only over TLS."""
-    account = queue_arn.split(":")[4] if queue_arn else None  # the queue's own account (arn:aws:sqs:region:account:name)
+    account = queue_arn.split(":")[4] if queue_arn else None  # arn:aws:sqs:region:ACCOUNT:name
     return json.dumps({"Version": "2012-10-17", "Statement": [
         {"Sid": "BucketNotifications", "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"},
          "Action": "sqs:SendMessage", "Resource": queue_arn,

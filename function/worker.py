@@ -68,8 +68,8 @@ def _record(record: SQSRecord) -> None:
     for entry in message.get("Records") or []:
         if str(entry.get("eventName", "")).startswith("ObjectCreated"):
             s3 = entry.get("s3") or {}
-            score_object((s3.get("bucket") or {}).get("name", ""), unquote_plus((s3.get("object") or {}).get("key", "")),
-                         record.message_id)
+            bucket, key = (s3.get("bucket") or {}).get("name", ""), (s3.get("object") or {}).get("key", "")
+            score_object(bucket, unquote_plus(key), record.message_id)
 
 
 def score_object(bucket: str, key: str, request_id: str) -> None:

@@ -65,8 +65,9 @@ def start_batch_path(endpoint: str, bucket: str, handler: Handler | None = None)
             "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": INCOMING_PREFIX}]}}}]})
     # worker.py is imported like app.py: function/ is on sys.path as Lambda's task root.
     path = BatchPath(url, dlq_url)
-    path._thread = threading.Thread(target=_poll, args=(sqs, url, arn, handler or importlib.import_module("worker").handler,
-                                                        path._stop), name="batch-poller", daemon=True)
+    handler = handler or importlib.import_module("worker").handler
+    path._thread = threading.Thread(target=_poll, args=(sqs, url, arn, handler, path._stop), name="batch-poller",
+                                    daemon=True)
     path._thread.start()
     return path
 
