@@ -81,6 +81,10 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
     if bucket not in ALLOWED or not key.startswith(INCOMING) or not path:
         logger.warning("ignored: not an object under incoming/ of the data bucket", extra=fields)
         return
+    # Some HTTP layers normalise dot segments: "predictions/../incoming/x" must never become a write to incoming/.
+    if any(part in (".", "..") for part in key.split("/")):
+        logger.warning("ignored: the key has '.' or '..' segments; rename the object", extra=fields)
+        return
     if len(f"{PREDICTIONS}{path}.json".encode("utf-8", "surrogatepass")) > _MAX_KEY_BYTES:
         logger.error("ignored: the output key would exceed S3's 1024 bytes; shorten the input key", extra=fields)
         return
@@ -111,14 +115,14 @@ def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
     size, etag = int(head["ContentLength"]), head["ETag"]
     source["etag"] = etag.strip('"')
     if key.lower().endswith(".npy"):
-        head = min(size, npystream.HEAD_BYTES)
-        first = _open(bucket, key, etag, 0, head - 1)(head) if size else b""
+        length = min(size, npystream.HEAD_BYTES)
+        first = _open(bucket, key, etag, 0, length - 1)(length) if size else b""
         layout = npystream.read_layout(first, size, MODEL.n_features)
         if not layout.fortran_order or layout.shape[0] == 1:
             return _score_stream(layout, lambda lo, hi: _open(bucket, key, etag, lo, hi))
         # Column-major rows are not contiguous in the object: such a file is read whole, within the API's limit.
     if size > MAX_OBJECT_BYTES:
-        hint = "; save it with np.save(path, np.ascontiguousarray(rows)) to stream it" if key.endswith(".npy") else \
+        hint = "; save it with np.save(path, np.ascontiguousarray(rows)) to stream it" if key.lower().endswith(".npy") else \
             "; send large batches as .npy, which is streamed"
         raise TooLarge(f"the object is {size} bytes; the limit is {MAX_OBJECT_BYTES}{hint}")
     data = _open(bucket, key, etag, 0, size - 1)(size) if size else b""

@@ -210,7 +210,8 @@ def test_nothing_outside_incoming_is_scored_and_nothing_is_written_under_incomin
     incoming = keys_under(s3, "incoming/")
     before = keys_under(s3, "")
     # when their notifications arrive (a misconfigured notification, or a forged message)
-    event = sqs_event("predictions/loop.npy", "errors/loop.npy", "elsewhere/x.npy", "incoming/")
+    event = sqs_event("predictions/loop.npy", "errors/loop.npy", "elsewhere/x.npy", "incoming/",
+                      "incoming/../incoming/r/ok.npy", "incoming/r/./ok.npy")
     event["Records"] += sqs_event("incoming/r/ok.npy", bucket="someone-elses-bucket")["Records"]
     assert worker.handler(event, LambdaContext()) == {"batchItemFailures": []}
     # then nothing was scored or written
