@@ -34,6 +34,10 @@ INCOMING, PREDICTIONS, ERRORS = "incoming/", "predictions/", "errors/"
 # every other RequestError is the object's own fault and is written to errors/.
 TRANSIENT = (Forbidden, NotFound, UpstreamError, UpstreamTimeout)
 _MAX_KEY_BYTES = 1024
+# An object that cannot finish before the timeout would fail on every receive: once scoring has run this long,
+# a projection past the time left (less a margin to write the output) is reported as too large, at once.
+PROJECT_AFTER_S = 10.0
+OUTPUT_MARGIN_S = 5.0
 
 logger = get_logger()
 # A batch reads much more than a request: longer socket timeouts, one more attempt, and no total deadline
@@ -47,10 +51,12 @@ LIMITS = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS,
 # Whole-batch failure is still reported item by item: the mapping then retries every message, as it should.
 PROCESSOR = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-prefetch")
+_invocation: dict[str, Any] = {"context": None}  # the running invocation's context, for its deadline
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Score every object the messages name; returns {"batchItemFailures": [...]} for the transient failures."""
+    _invocation["context"] = context
     return process_partial_response(event=event, record_handler=_record, processor=PROCESSOR, context=context)
 
 
@@ -131,7 +137,7 @@ def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
 
 def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) -> np.ndarray:
     predictions = np.empty(layout.shape[0], dtype=MODEL.classes.dtype)
-    done = 0
+    done, started = 0, time.perf_counter()
     for chunk in npystream.iter_chunks(layout, open_range, PREFETCH):
         try:
             rows = batch.validate(chunk, MODEL.n_features, len(chunk))
@@ -139,7 +145,20 @@ def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) 
             raise InvalidRows(f"rows {done}-{done + len(chunk) - 1}: {exc}") from None
         predictions[done:done + len(chunk)] = MODEL.predict(rows)
         done += len(chunk)
+        _check_deadline(done, layout.shape[0], time.perf_counter() - started)
     return predictions
+
+
+def _check_deadline(done: int, rows: int, elapsed: float) -> None:
+    context = _invocation["context"]
+    if context is None or elapsed < PROJECT_AFTER_S or done == rows:
+        return
+    left_s = context.get_remaining_time_in_millis() / 1000 - OUTPUT_MARGIN_S
+    rate = done / elapsed
+    if (rows - done) / rate > left_s:
+        fits = int(rate * (elapsed + left_s))
+        raise TooLarge(f"{rows} rows would take about {rows / rate:.0f} s, more than the batch function's timeout "
+                       f"allows; split the file into objects of at most {fits} rows (or raise batchTimeout)")
 
 
 def _open(bucket: str, key: str, etag: str, first: int, last: int) -> Callable[[int], bytes]:

@@ -219,3 +219,25 @@ def test_nothing_outside_incoming_is_scored_and_nothing_is_written_under_incomin
     # and scoring a real incoming object writes outside incoming/ only
     worker.handler(sqs_event("incoming/r/ok.npy"), LambdaContext())
     assert keys_under(s3, "incoming/") == incoming and "predictions/r/ok.npy.json" in keys_under(s3, "predictions/")
+
+
+class ShortContext(LambdaContext):
+    """An invocation with almost no time left."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        """As Lambda reports it near the timeout."""
+        return 100
+
+
+def test_an_object_that_cannot_finish_in_time_is_refused_at_once_saying_how_to_split(
+        worker: ModuleType, s3, X, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a streamed object, and an invocation whose remaining time cannot hold it
+    monkeypatch.setattr(worker.npystream, "MAX_CHUNK_ROWS", 50)
+    monkeypatch.setattr(worker, "PROJECT_AFTER_S", 0.0)
+    s3.put_object(Bucket=DATA_BUCKET, Key="incoming/slow/rows.npy", Body=hostile.npy(X))
+    # when it is scored
+    result = worker.handler(sqs_event("incoming/slow/rows.npy"), ShortContext())
+    # then it is not retried (it would time out on every receive): errors/ says 413 and how to split it
+    assert result == {"batchItemFailures": []}
+    error = get_json(s3, "errors/slow/rows.npy.json")
+    assert error["status"] == 413 and "split the file into objects of at most" in error["error"]
