@@ -33,6 +33,12 @@ KEYS = {
     "alarmDurationPercent": ("alarm_duration_percent", "get_int"),
     "alarmQueueAgeSeconds": ("alarm_queue_age_seconds", "get_int"),
     "tracing": ("tracing", "get_bool"),
+    # batch scoring (docs/batch.md); the longer field names first, so errors name the right key
+    "batchMemorySize": ("batch_memory_size", "get_int"),
+    "batchTimeout": ("batch_timeout", "get_int"),
+    "batchMaxConcurrency": ("batch_max_concurrency", "get_int"),
+    "batchSize": ("batch_size", "get_int"),
+    "batch": ("batch", "get_bool"),
 }
 
 
@@ -68,3 +74,6 @@ pulumi.export("api_id", predictor.api_id)
 pulumi.export("log_group_name", predictor.log_group_name)
 pulumi.export("sample_key", predictor.sample_key)
 pulumi.export("dashboard_url", predictor.dashboard_url)
+if predictor.queue is not None:  # batch scoring is on
+    pulumi.export("incoming_prefix", predictor.incoming_prefix)
+    pulumi.export("queue_url", predictor.queue_url)

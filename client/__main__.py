@@ -1,4 +1,6 @@
-"""`python -m client upload|predict`: upload a batch to the bucket, or call the predict URL. See docs/api.md."""
+"""`python -m client upload|predict|batch`: upload a batch, call the predict URL, or score files through the bucket.
+
+See docs/api.md and docs/batch.md."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from client.api import ClientError, accuracy, check_url, predict, upload
+from client.batch import run_batch
 from client.files import FIGURE_SUFFIXES, FORMATS, load_labels, load_rows
 
 BATCH_FILE = f"a {', '.join(FORMATS)} file (as the API accepts)"
@@ -41,6 +44,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pr.add_argument("--region", help="AWS region for signing (default: from the URL)")
     pr.add_argument("--sign", action=argparse.BooleanOptionalAction, default=None,
                     help="SigV4-sign the request (default: only for execute-api URLs)")
+    ba = sub.add_parser("batch", help="score files asynchronously: upload to incoming/, wait for predictions/")
+    ba.add_argument("files", type=Path, nargs="+", metavar="FILE")
+    ba.add_argument("--bucket", required=True, help="the data bucket, e.g. $(pulumi stack output bucket_name)")
+    ba.add_argument("--wait", action="store_true", help="wait for every output and print it")
+    ba.add_argument("--labels", type=Path, help=".npy labels of all rows in file order: print accuracy (implies --wait)")
+    ba.add_argument("--prefix", default="", help="key prefix below incoming/, e.g. 'run-7/'")
+    ba.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the outputs (default 900)")
+    ba.add_argument("--endpoint-url", help="S3 endpoint, e.g. the local API's s3_endpoint")
     args = parser.parse_args(argv)
     try:
         if args.command == "predict":
@@ -49,6 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             check_url(args.endpoint_url, "--endpoint-url")
     except ClientError as exc:
         parser.error(str(exc))
+    if args.command == "batch" and (args.prefix.startswith("/") or ".." in args.prefix.split("/")):
+        parser.error("--prefix must be a relative key prefix without '..'")
     if args.command == "predict" and args.key and not args.bucket:
         parser.error("--key needs --bucket")
     if args.command == "predict" and args.rows and args.bucket:  # silently ignoring it would predict other rows
@@ -101,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             upload(args.file, args.bucket, key, args.endpoint_url)
             print(json.dumps({"bucket": args.bucket, "key": key}))
             return 0
+        if args.command == "batch":
+            return run_batch(args.files, args.bucket, wait=args.wait, labels=args.labels, prefix=args.prefix,
+                             endpoint_url=args.endpoint_url, timeout=args.timeout)
         return run_predict(args)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -93,6 +93,18 @@ class MnistPredictorArgs:
     model_dir: Optional[str] = None
     """A folder made by `python -m training --out DIR`, copied into the image; default: the function folder's model/."""
 
+    # --- batch scoring: incoming/ -> SQS -> batch function -> predictions/ (docs/batch.md) ---
+    batch: Optional[bool] = True
+    """Score objects written under incoming/ with a second function fed through SQS; False leaves it all out."""
+    batch_memory_size: Optional[int] = 1024
+    """Batch function memory in MB (128-10240); 1024 scores a million MNIST rows with room to spare (docs/batch.md)."""
+    batch_timeout: Optional[int] = 300
+    """Batch function timeout in seconds (1-900); the queue's visibility timeout is six times this."""
+    batch_max_concurrency: Optional[int] = 10
+    """Most batch functions running at once (2-1000): the fan-out and cost knob of the event source mapping."""
+    batch_size: Optional[int] = 1
+    """SQS messages (objects) per batch invocation (1-10); 1 gives each object its own function and timeout."""
+
     def __post_init__(self) -> None:
         """Fail fast, naming the allowed values."""
         _check_types(self)
@@ -126,6 +138,15 @@ class MnistPredictorArgs:
             raise ValueError(f"input_prefix must be a plain key prefix without '/' at the start or '*', "
                              f"got {self.input_prefix!r}")
         _check_operations(self)
+        self._check_batch()
+
+    def _check_batch(self) -> None:
+        if not isinstance(self.batch, bool):
+            raise ValueError(f"batch must be true or false, got {self.batch!r}")
+        _check_int("batch_memory_size", self.batch_memory_size, 128, 10240)
+        _check_int("batch_timeout", self.batch_timeout, 1, 900)  # Lambda's maximum
+        _check_int("batch_max_concurrency", self.batch_max_concurrency, 2, 1000)  # the mapping's allowed range
+        _check_int("batch_size", self.batch_size, 1, 10)  # more needs a batching window; one object is enough work
 
     @property
     def platform(self) -> str:

@@ -11,6 +11,7 @@ import pulumi_docker_build as docker_build
 from . import artifacts, operations, policies
 from .args import MnistPredictorArgs, resolve
 from .build_context import staged_build_context
+from .batch import INCOMING_PREFIX, BatchScoring
 
 SAMPLE_FILE = "model/test_features.npy"
 SAMPLE_KEY = "samples/test_features.npy"
@@ -46,6 +47,10 @@ class MnistPredictor(pulumi.ComponentResource):
     """Key of the uploaded held-out batch, or '' when upload_sample is off."""
     dashboard_url: pulumi.Output[str]
     """Console URL of the stack's CloudWatch dashboard."""
+    incoming_prefix: pulumi.Output[str]
+    """Objects written under this prefix of the bucket are batch-scored ('incoming/'; '' when batch is off)."""
+    queue_url: pulumi.Output[str]
+    """URL of the batch queue fed by the bucket's notifications ('' when batch is off)."""
 
     # `args` is annotated with the bare class because the package's schema is inferred from it; None (defaults) and
     # the package's dict of inputs are accepted too, and resolve() turns all three into the same validated object.
@@ -64,6 +69,7 @@ class MnistPredictor(pulumi.ComponentResource):
         role = self._role(bucket, log_group)
         function, target = self._function(image, role, bucket, log_group)
         api, stage = self._api(function, target)
+        self._batch(bucket, image)
         self._operations(function, api)
 
         self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
@@ -77,6 +83,7 @@ class MnistPredictor(pulumi.ComponentResource):
             "url": self.url, "bucket_name": self.bucket_name, "function_name": self.function_name,
             "repository_url": self.repository_url, "image_uri": self.image_uri, "api_id": self.api_id,
             "log_group_name": self.log_group_name, "sample_key": self.sample_key, "dashboard_url": self.dashboard_url,
+            "incoming_prefix": self.incoming_prefix, "queue_url": self.queue_url,
         })
 
     def _check_model(self) -> None:
@@ -190,6 +197,20 @@ class MnistPredictor(pulumi.ComponentResource):
         self._alias = alias
         return function, alias.name
 
+    def _batch(self, bucket: aws.s3.Bucket, image: docker_build.Image) -> None:
+        # Resources rather than outputs, for alarms and for callers wiring more consumers (None when batch is off).
+        self.batch_function: aws.lambda_.Function | None = None
+        self.queue: aws.sqs.Queue | None = None
+        self.dead_letter_queue: aws.sqs.Queue | None = None
+        self.incoming_prefix = self.queue_url = pulumi.Output.from_input("")
+        if not self._args.batch:
+            return
+        scoring = BatchScoring(self._name, self._args, bucket, self._image_uri(image), self)
+        self.batch_function, self.queue, self.dead_letter_queue = (scoring.batch_function, scoring.queue,
+                                                                   scoring.dead_letter_queue)
+        self.incoming_prefix = pulumi.Output.from_input(INCOMING_PREFIX)
+        self.queue_url = scoring.queue.url
+
     def _api(self, function: aws.lambda_.Function,
              qualifier: pulumi.Output[str] | None) -> tuple[aws.apigatewayv2.Api, aws.apigatewayv2.Stage]:
         args, n = self._args, self._name
@@ -224,6 +245,7 @@ class MnistPredictor(pulumi.ComponentResource):
         return api, stage
 
     def _operations(self, function: aws.lambda_.Function, api: aws.apigatewayv2.Api) -> None:
-        # The batch path passes operations.BatchResources(...) here too, for its alarms and dashboard row.
-        self._ops = operations.Operations(self._name, self._args, self, function, api)
+        batch = (operations.BatchResources(self.batch_function, self.queue, self.dead_letter_queue)
+                 if self.batch_function is not None else None)
+        self._ops = operations.Operations(self._name, self._args, self, function, api, batch)
         self.dashboard_url = self._ops.dashboard_url

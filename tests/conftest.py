@@ -132,7 +132,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
                                                  "apiEndpoint": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"},
             "aws:apigatewayv2/stage:Stage": lambda: {"invokeUrl": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"},
             "aws:sns/topic:Topic": lambda: {"arn": arn.format("sns", f"{name}-2f3a")},
-            "aws:sqs/queue:Queue": lambda: {"name": f"{name}-5b6c", "arn": arn.format("sqs", f"{name}-5b6c")},
+            "aws:sqs/queue:Queue": lambda: {"name": name, "arn": arn.format("sqs", name),
+                                            "url": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"},
         }.get(args.typ, dict)()
         resource_id = "a1b2c3d4e5" if args.typ == "aws:apigatewayv2/api:Api" else f"{name}-id"
         return resource_id, {**inputs, **outputs}
@@ -152,6 +153,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         """Inputs of every recorded resource of one type token."""
         return [r["inputs"] for r in self.resources if r["type"] == typ]
 
+    def named(self, name: str) -> dict:
+        """Inputs of the resource with this logical name."""
+        (inputs,) = [r["inputs"] for r in self.resources if r["name"] == name]
+        return inputs
+
     def one(self, typ: str) -> dict:
         """Inputs of the single resource of this type."""
         (inputs,) = self.of_type(typ)
@@ -166,11 +172,13 @@ class ParentRecordingMonitor(pulumi.runtime.mocks.MockMonitor):
         self.parents: dict[str, str] = {}
         self.urns: dict[str, str] = {}
         self.registered_outputs: dict[str, dict] = {}
+        self.dependencies: dict[str, list[str]] = {}
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         """Record the parent, then register as the mock engine does."""
         response = super().RegisterResource(request)
         self.parents[request.name] = request.parent
+        self.dependencies[request.name] = list(request.dependencies)
         self.urns[request.name] = response.urn
         return response
 

@@ -84,13 +84,19 @@ def one(monitor: FakeMonitor, component: str, typ: str) -> dict:
     return inputs
 
 
+def named(monitor: FakeMonitor, name: str) -> dict:
+    """Inputs of the resource with this logical name."""
+    (inputs,) = [r["inputs"] for r in monitor.mocks.resources if r["name"] == name]
+    return inputs
+
+
 def test_construct_returns_the_component_urn_and_every_output(digits) -> None:
     response, monitor = digits
     state = json.loads(json.dumps(dict(response.state)))
     assert response.urn == f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack${TOKEN}::digits"
     assert state["url"] == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/predict"
     assert set(state) == {"url", "bucketName", "functionName", "repositoryUrl", "imageUri", "apiId",
-                          "logGroupName", "sampleKey", "dashboardUrl"}
+                          "logGroupName", "sampleKey", "dashboardUrl", "incomingPrefix", "queueUrl"}
     assert "@sha256:" in state["imageUri"] and state["sampleKey"] == "in/samples/test_features.npy"
     registered = monitor.registered_outputs[response.urn]
     assert registered["url"] == state["url"]
@@ -98,7 +104,7 @@ def test_construct_returns_the_component_urn_and_every_output(digits) -> None:
 
 def test_float_numbers_arrive_as_the_ints_python_would_pass(digits) -> None:
     _, monitor = digits
-    fn = one(monitor, "digits", "aws:lambda/function:Function")
+    fn = named(monitor, "digits-fn")
     assert (fn["architectures"], fn["memorySize"], fn["timeout"], fn["reservedConcurrentExecutions"]) == (
         ["arm64"], 1024, 20, 3)
     assert one(monitor, "digits", "aws:apigatewayv2/stage:Stage")["defaultRouteSettings"] == {
@@ -148,7 +154,7 @@ def test_public_auth_is_an_opt_in_warned_about_through_the_engine(package: Packa
 def test_no_inputs_gives_pythons_defaults(package: Package, model_dir: Path) -> None:
     # given only the model folder (what `new mnist.MnistPredictor("plain", {modelDir})` sends)
     package.construct("plain", {"modelDir": str(model_dir)})
-    fn = one(package.monitor, "plain", "aws:lambda/function:Function")
+    fn = named(package.monitor, "plain-fn")
     # then the defaults are MnistPredictorArgs' defaults
     assert (fn["architectures"], fn["memorySize"], fn["timeout"], fn["reservedConcurrentExecutions"]) == (
         ["x86_64"], 256, 15, -1)  # -1: unreserved

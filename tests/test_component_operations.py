@@ -16,7 +16,7 @@ from conftest import FUNCTION_DIR, REGION, deploy
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:demo-alarms-2f3a"
 FUNCTION, API, BATCH_FUNCTION = "demo-fn-0d1e", "a1b2c3d4e5", "demo-batch-fn-0d1e"
-QUEUE, DLQ = "demo-queue-5b6c", "demo-dlq-5b6c"
+QUEUE, DLQ = "demo-queue", "demo-dlq"
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
 def up(function_dir: Path, **settings: object):
     """Deploy one MnistPredictor named 'demo' under mocks (the fixture model is digits, so opt in)."""
     settings.setdefault("allow_digits_model", True)
+    settings.setdefault("batch", False)  # the API side alone; the batch side has tests of its own below
 
     def program() -> dict:
         predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=str(function_dir), **settings))
@@ -137,6 +138,26 @@ def test_batch_alarms_watch_the_batch_function_queue_and_dead_letters() -> None:
     assert found["demo-dead-letters"]["comparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert_alarm(found["demo-queue-age"], "AWS/SQS", "ApproximateAgeOfOldestMessage", {"QueueName": QUEUE},
                  "Maximum", 600)
+
+
+def test_the_components_own_batch_path_is_watched_and_traced(function_dir: Path) -> None:
+    # given the component with batch scoring on (its default) and tracing on
+    deployment = up(function_dir, batch=True, tracing=True)
+    found = alarms(deployment)
+    # then the real batch function and queues get their alarms, naming this stack's resources
+    batch_fn = {"FunctionName": "demo-batch-fn-0d1e"}
+    assert_alarm(found["demo-batch-errors"], "AWS/Lambda", "Errors", batch_fn, "Sum", 1)
+    assert_alarm(found["demo-dead-letters"], "AWS/SQS", "ApproximateNumberOfMessagesVisible",
+                 {"QueueName": "demo-batch-dlq"}, "Maximum", 1)
+    assert_alarm(found["demo-queue-age"], "AWS/SQS", "ApproximateAgeOfOldestMessage",
+                 {"QueueName": "demo-batch-queue"}, "Maximum", 900)
+    # and the batch function writes metrics and traces like the API function, with the X-Ray grant on its own role
+    batch = deployment.mocks.named("demo-batch-fn")
+    assert batch["environment"]["variables"]["METRICS_NAMESPACE"] == "MnistPredictor"
+    assert batch["tracingConfig"] == {"mode": "Active"}
+    xray = json.loads(deployment.mocks.named("demo-batch-send-traces")["policy"])["Statement"]
+    assert xray == [{"Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+                     "Resource": "*"}]
 
 
 def widgets_of(deployment) -> tuple[str, list[dict]]:

@@ -32,9 +32,11 @@ def test_stack_config_keys_reach_the_operations(trained_function_dir: None) -> N
     assert mocks.one("aws:sns/topicSubscription:TopicSubscription")["endpoint"] == "ops@example.com"
     assert [found[f"mnist-{role}"]["threshold"] for role in ("api-5xx", "fn-errors", "fn-throttles", "fn-duration")] \
         == [9, 2, 3, 7_500]
-    fn = mocks.one("aws:lambda/function:Function")
+    fn = mocks.named("mnist-fn")
     assert fn["environment"]["variables"]["METRICS_NAMESPACE"] == "Team/Mnist"
     assert fn["tracingConfig"]["mode"] == "Active"
+    assert mocks.named("mnist-batch-fn")["tracingConfig"]["mode"] == "Active"
+    assert found["mnist-queue-age"]["threshold"] == 120
     assert deployment.outputs["dashboard_url"].endswith("#dashboards:name=mnist-fn-0d1e")
     assert alarms(run_program({"alarms": "false"})) == {}
 

@@ -50,7 +50,8 @@ def test_program_exports_url_and_every_output(trained_function_dir: None) -> Non
     deployment = run_program({"aws:region": "eu-west-1"})
     assert deployment.outputs["url"] == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/predict"
     assert set(deployment.outputs) == {"url", "bucket_name", "function_name", "repository_url", "image_uri",
-                                       "api_id", "log_group_name", "sample_key", "dashboard_url"}
+                                       "api_id", "log_group_name", "sample_key", "dashboard_url",
+                                       "incoming_prefix", "queue_url"}
 
 
 def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> None:
@@ -59,7 +60,7 @@ def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> Non
               "throttlingRateLimit": "25.5", "logRetentionDays": "30", "forceDestroy": "false",
               "uploadSample": "false", "inputPrefix": "in/", "imageKeepCount": "3"}
     mocks = run_program(config).mocks
-    fn = mocks.one("aws:lambda/function:Function")
+    fn = mocks.named("mnist-fn")
     assert (fn["architectures"], fn["memorySize"], fn["timeout"], fn["reservedConcurrentExecutions"]) == (
         ["arm64"], 1024, 20, 3)
     assert mocks.one("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")[
@@ -72,8 +73,8 @@ def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> Non
     assert not mocks.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
     assert json.loads(mocks.one("aws:ecr/lifecyclePolicy:LifecyclePolicy")["policy"])["rules"][0]["selection"][
         "countNumber"] == 3
-    reads = [s for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy") for s in json.loads(p["policy"])["Statement"]
-             if s["Action"] == "s3:GetObject"]
+    reads = [s for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy") if p["role"] == "mnist-role-id"
+             for s in json.loads(p["policy"])["Statement"] if s["Action"] == "s3:GetObject"]
     assert reads[0]["Resource"].endswith("/in/*")
 
 
@@ -82,7 +83,7 @@ def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> Non
 def test_reserved_concurrency_is_unreserved_by_default_and_with_none(trained_function_dir: None, config: dict) -> None:
     # a reservation fails on new accounts (quota 10), so nothing is reserved unless asked for
     mocks = run_program(config).mocks
-    assert mocks.one("aws:lambda/function:Function")["reservedConcurrentExecutions"] == -1
+    assert mocks.named("mnist-fn")["reservedConcurrentExecutions"] == -1
 
 
 def test_dev_stack_file_reserves_nothing() -> None:

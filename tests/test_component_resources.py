@@ -34,7 +34,7 @@ def up(function_dir: Path | None, **settings: object):
         predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=folder, **settings))
         return {name: getattr(predictor, name) for name in (
             "url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id", "log_group_name",
-            "sample_key")}
+            "sample_key", "incoming_prefix", "queue_url")}
 
     return deploy(program)
 
@@ -53,7 +53,7 @@ def test_outputs_are_registered_and_the_url_ends_in_predict_once(default) -> Non
     assert default.outputs["log_group_name"] == "demo-fn-logs-6f7a"
     (registered,) = [v for urn, v in default.monitor.registered_outputs.items() if urn.endswith(f"{COMPONENT}::demo")]
     assert set(registered) == {"url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id",
-                               "log_group_name", "sample_key", "dashboard_url"}
+                               "log_group_name", "sample_key", "dashboard_url", "incoming_prefix", "queue_url"}
 
 
 def test_every_child_is_parented_to_the_component_and_named_from_it(default) -> None:
@@ -66,7 +66,7 @@ def test_every_child_is_parented_to_the_component_and_named_from_it(default) -> 
 
 
 def test_lambda_is_an_image_pinned_by_digest_with_lean_settings(default) -> None:
-    fn = default.mocks.one("aws:lambda/function:Function")
+    fn = default.mocks.named("demo-fn")
     assert fn["packageType"] == "Image" and "@sha256:" in fn["imageUri"]
     assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 256 and fn["timeout"] <= 29
     assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO",
@@ -84,7 +84,8 @@ def test_image_platform_matches_the_lambda_architecture(function_dir: Path, arch
     # one platform, pushed, and no knob that would add attestations: a single-platform manifest for Lambda
     assert image["platforms"] == [platform] and image["push"] is True
     assert not {"exports", "cacheTo", "builder", "exec", "load"} & set(image)
-    assert deployment.mocks.one("aws:lambda/function:Function")["architectures"] == [architecture]
+    assert {tuple(f["architectures"]) for f in deployment.mocks.of_type("aws:lambda/function:Function")} == {
+        (architecture,)}
 
 
 def test_image_is_pushed_with_an_ecr_token_kept_secret(default) -> None:
@@ -107,12 +108,12 @@ def test_ecr_repository_deletes_with_images_scans_and_keeps_recent_images(defaul
 
 
 def test_iam_role_is_least_privilege(default) -> None:
-    role = default.mocks.one("aws:iam/role:Role")
+    role = default.mocks.named("demo-role")
     assert json.loads(role["assumeRolePolicy"])["Statement"] == [
         {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]
     assert not role.get("managedPolicyArns")
     assert not default.mocks.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
-    statements = sorted((s for p in default.mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+    statements = sorted((s for p in default.mocks.of_type("aws:iam/rolePolicy:RolePolicy") if p["role"] == "demo-role-id"
                          for s in json.loads(p["policy"])["Statement"]), key=lambda s: str(s["Action"]))
     assert statements == [
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -124,7 +125,8 @@ def test_iam_role_is_least_privilege(default) -> None:
 
 def test_input_prefix_narrows_the_read_permission(function_dir: Path) -> None:
     deployment = up(function_dir, input_prefix="batches/")
-    policies = [json.loads(p["policy"]) for p in deployment.mocks.of_type("aws:iam/rolePolicy:RolePolicy")]
+    policies = [json.loads(p["policy"]) for p in deployment.mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+                if p["role"] == "demo-role-id"]
     reads = [s for p in policies for s in p["Statement"] if s["Action"] == "s3:GetObject"]
     assert reads == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::demo-data-1a2b3c/batches/*"}]
     # listing (so a missing key answers 404, not 403) reaches no further than reading
@@ -192,7 +194,7 @@ def test_public_auth_is_an_explicit_opt_in_with_a_warning(function_dir: Path) ->
 
 def test_provisioned_concurrency_publishes_and_routes_through_an_alias(function_dir: Path) -> None:
     deployment = up(function_dir, provisioned_concurrency=2, reserved_concurrency=None, throttling_rate_limit=2.5)
-    fn = deployment.mocks.one("aws:lambda/function:Function")
+    fn = deployment.mocks.named("demo-fn")
     assert fn["publish"] is True and fn["reservedConcurrentExecutions"] == -1
     alias = deployment.mocks.one("aws:lambda/alias:Alias")
     assert alias["name"] == "live" and alias["functionVersion"] == "1"

@@ -40,6 +40,7 @@ def test_only_the_runtime_requirements_are_installed() -> None:
     assert "requirements.txt" in run and "--only-binary=:all:" in run
     lines = (FUNCTION_DIR / "requirements.txt").read_text().splitlines()
     requirements = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
+    # numpy for the model; Powertools for EMF metrics and the batch function's partial-failure protocol
     assert requirements == ["numpy==2.2.6", "aws-lambda-powertools==3.37.0"]
 
 

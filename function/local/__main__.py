@@ -151,8 +151,12 @@ def serve(args: argparse.Namespace) -> int:
     url = f"http://{host}:{port}/predict"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
+    from function.local.sqs import start_batch_path
+
+    batch = start_batch_path(endpoint, BUCKET)  # incoming/ -> embedded SQS -> worker.handler, as on AWS
     try:  # from the ready line on, Ctrl-C means "stop serving": a clean stop, exit 0
-        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
+        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET,
+                          "incoming_prefix": batch.incoming_prefix}), flush=True)
         if args.once:
             return round_trip(url, model_dir, args.confusion)
         log(f"serving POST {url} (Ctrl-C to stop)")
@@ -160,6 +164,7 @@ def serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         log("stopping")
     finally:
+        batch.stop()
         server.shutdown()
         server.server_close()
         s3.stop()
