@@ -31,6 +31,9 @@ def npy_array(buffer: bytes | memoryview, max_rows: int, pickle_help: str) -> np
         raise UnsupportedFormat(f"object or structured .npy arrays need pickle to load; {pickle_help}")
     if dtype.kind not in "iuf" or dtype.subdtype is not None:
         raise InvalidRows(f"rows must be numbers, got dtype {clip(str(dtype))}")
+    # numpy's header reader checks that the shape is a tuple of ints, not that they are counts.
+    if len(shape) > 32 or any(type(size) is not int or size < 0 for size in shape):
+        raise InvalidRows(f"not a valid .npy file (shape {clip(shape)}); write it with np.save")
     count, offset = math.prod(shape), head.tell()
     if len(buffer) - offset < count * dtype.itemsize:
         raise InvalidRows("not a valid .npy file (truncated or corrupt); write it with np.save")

@@ -207,6 +207,13 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     ".npz of 17 small members": (
         obj("h/many.npz", lambda tmp: hostile.zip_of([(f"a{i}.npy", b"") for i in range(16)]
                                                      + [("X.npy", hostile.npy(np.zeros((1, 64))))])), 413),
+    # siblings: the .npy header is now read without np.load, so its shape is checked here
+    ".npy header with shape (-1, 64)": (
+        obj("h/negative.npy", lambda tmp: hostile._npy_header((-1, 64), "<f8") + bytes(2 * 64 * 8)), 422),
+    ".npy header with shape (True, 64)": (
+        obj("h/boolshape.npy", lambda tmp: hostile._npy_header((True, 64), "<f8") + bytes(64 * 8)), 422),
+    ".npy header of 70 dimensions": (obj("h/dims.npy", lambda tmp: hostile._npy_header((1,) * 70, "<f8") + bytes(8)),
+                                     422),
     # item 18: binary files posted as the body are named, with what to do instead
     "raw .npy bytes as the body": (raw64(hostile.npy(np.zeros((1, 64), np.uint8))), 415),
     "raw .npz bytes as the body": (raw64(hostile.npz(X=np.zeros((1, 64), np.uint8))), 415),
