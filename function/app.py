@@ -69,9 +69,10 @@ def _response(status: int, payload: dict[str, Any], headers: dict[str, str] | No
     body = json.dumps(payload, separators=(",", ":"))
     # Checked here so that no path, an error's included, can answer past Lambda's cap (a 502 for the caller).
     if len(body) > MAX_RESPONSE_BYTES:
-        status, headers = (413, None) if status == 200 else (status, headers)
-        error = ("the response would exceed Lambda's 6 MB limit; send fewer rows per request" if "error" not in payload
-                 else str(payload["error"])[:200] + "… (message cut)")
+        if status == 200:
+            status, error = 413, "the response would exceed Lambda's 6 MB limit; send fewer rows per request"
+        else:
+            error = str(payload.get("error"))[:200] + "… (message cut)"
         body = json.dumps({"error": error}, separators=(",", ":"))
     return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})}, "body": body}
 
