@@ -97,8 +97,8 @@ def _decode(data: bytes) -> str:
 def _check_content_type(header: str) -> None:
     content_type, *parameters = header.split(";")
     if content_type.strip().lower() != "application/json":
-        raise UnsupportedFormat(f"content type {clip(content_type.strip(), 80)} is not supported; "
-                                "send application/json")
+        raise UnsupportedFormat(f"content type {clip(content_type.strip(), 80)} is not supported; send "
+                                f"application/json. For a file: {_SEND_HELP}")
     for parameter in parameters:
         name, _, value = parameter.partition("=")
         if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
