@@ -10,7 +10,7 @@ import zlib
 
 import numpy as np
 
-from errors import InvalidRows, TooLarge, UnsupportedFormat, clip
+from errors import InvalidRows, RequestError, TooLarge, UnsupportedFormat, clip
 
 _HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 _HEAD_BYTES = 12 + 10_000  # magic, length and numpy's own cap on a header (max_header_size)
@@ -20,11 +20,14 @@ _NPZ_HELP = "write it with np.savez('batch.npz', X=rows)"
 _END, _END64, _LOCATOR64, _ENTRY, _LOCAL = b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"PK\x01\x02", b"PK\x03\x04"
 
 
-def npy_array(buffer: bytes | memoryview, max_rows: int, pickle_help: str) -> np.ndarray:
-    """The array a .npy holds, as a read-only view of `buffer` (no copy); rows over `max_rows` are refused unread."""
-    head = io.BytesIO(bytes(buffer[:_HEAD_BYTES]))
+Layout = tuple[tuple[int, ...], bool, np.dtype, int]  # shape, Fortran order, dtype, data offset
+
+
+def _layout(head: bytes, available: int, max_rows: int, pickle_help: str) -> Layout:
+    """Shape, Fortran order, dtype and data offset from a .npy's first bytes, checked against `available` bytes."""
+    stream = io.BytesIO(head)
     try:
-        shape, fortran, dtype = _HEADER_READERS[np.lib.format.read_magic(head)](head)
+        shape, fortran, dtype = _HEADER_READERS[np.lib.format.read_magic(stream)](stream)
     except Exception:  # numpy's header parser raises many types for garbage; all mean "not a .npy"
         raise InvalidRows("not a valid .npy file (empty, truncated or corrupt); write it with np.save") from None
     if dtype.hasobject or dtype.names is not None:
@@ -34,12 +37,18 @@ def npy_array(buffer: bytes | memoryview, max_rows: int, pickle_help: str) -> np
     # numpy's header reader checks that the shape is a tuple of ints, not that they are counts.
     if len(shape) > 32 or any(type(size) is not int or size < 0 for size in shape):
         raise InvalidRows(f"not a valid .npy file (shape {clip(shape)}); write it with np.save")
-    count, offset = math.prod(shape), head.tell()
-    if len(buffer) - offset < count * dtype.itemsize:
+    if available - stream.tell() < math.prod(shape) * dtype.itemsize:
         raise InvalidRows("not a valid .npy file (truncated or corrupt); write it with np.save")
     # Decided from the header: a batch over the row limit is refused before its data is touched.
     if len(shape) == 2 and shape[0] > max_rows:
         raise TooLarge(f"{shape[0]} rows is over the limit of {max_rows}; split the batch")
+    return shape, fortran, dtype, stream.tell()
+
+
+def npy_array(buffer: bytes | memoryview, max_rows: int, pickle_help: str) -> np.ndarray:
+    """The array a .npy holds, as a read-only view of `buffer` (no copy); rows over `max_rows` are refused unread."""
+    shape, fortran, dtype, offset = _layout(bytes(buffer[:_HEAD_BYTES]), len(buffer), max_rows, pickle_help)
+    count = math.prod(shape)
     if count == 0:
         return np.zeros(shape, dtype)
     array = np.frombuffer(buffer, dtype=dtype, count=count, offset=offset)
@@ -120,16 +129,23 @@ def npz_array(data: bytes, max_bytes: int, max_rows: int, pickle_help: str) -> n
         raise UnsupportedFormat(f"the .npz is encrypted; the function cannot read it: {_NPZ_HELP}")
     # zipfile bounds the output of zlib only; bzip2 and LZMA members would inflate in full whatever they declare.
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise UnsupportedFormat("the .npz uses an unsupported compression; write it with np.savez or np.savez_compressed")
+        raise UnsupportedFormat("the .npz uses an unsupported compression; write it with np.savez or "
+                                "np.savez_compressed")
     # Decided from the declared size before decompressing anything: a zip bomb never inflates.
     if info.file_size > max_bytes:
         raise TooLarge(f"array X in the .npz is {info.file_size} bytes uncompressed; the limit is {max_bytes}")
     if info.compress_type == zipfile.ZIP_STORED:
         return npy_array(_stored_view(data, info), max_rows, pickle_help)
     try:
+        # The header first: a batch over the row limit is refused before the rest inflates (a 60 KB .npz may
+        # hold 64 MB of rows). Inflating its first bytes again below costs nothing.
+        with archive.open(info) as member:
+            _layout(member.read(min(info.file_size, _HEAD_BYTES)), info.file_size, max_rows, pickle_help)
         with archive.open(info) as member:
             # Reading at most the declared size (+1 to detect a lying header) bounds memory even then.
             inner = member.read(info.file_size + 1)
+    except RequestError:
+        raise
     except Exception:  # zlib.error, BadZipFile (CRC), EOFError...: a damaged stream, whatever the type
         raise InvalidRows(f"the .npz is corrupt (its compressed data is damaged); {_NPZ_HELP}") from None
     if len(inner) != info.file_size:
