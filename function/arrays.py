@@ -107,7 +107,7 @@ def _member_x(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
 def _stored_view(data: bytes, info: zipfile.ZipInfo) -> memoryview:
     """An uncompressed member's bytes as a view of the object (no copy), its CRC checked as zipfile would."""
     local = info.header_offset
-    if data[local:local + 4] != _LOCAL or info.compress_size != info.file_size:
+    if not 0 <= local <= len(data) - 30 or data[local:local + 4] != _LOCAL or info.compress_size != info.file_size:
         raise InvalidRows(f"the .npz is corrupt (bad local header); {_NPZ_HELP}")
     name, extra = struct.unpack_from("<HH", data, local + 26)
     start = local + 30 + name + extra
