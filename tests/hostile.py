@@ -9,6 +9,8 @@ import os
 import pickle
 import shlex
 import struct
+import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -204,9 +206,6 @@ def encrypted_npz() -> bytes:
 
 def zip_of(members: list[tuple[str, bytes]]) -> bytes:
     """A zip of the given (name, bytes) members in order; duplicate names are written as given."""
-    import warnings
-    import zipfile
-
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # zipfile warns on duplicate names: that is the point here

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections import Counter
 from types import ModuleType
 
@@ -149,8 +150,6 @@ def test_mutated_valid_objects(app: ModuleType, s3, suffix: str, data: st.DataOb
 
 def test_seeded_mutations_of_a_valid_npz_never_get_a_5xx(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     # given 240 deterministic mutations (1-6 bytes each, single bytes or runs) of a compressed and a stored .npz
-    import random
-
     rng = random.Random(15)
     rows = np.arange(2 * 64, dtype=np.uint8).reshape(2, 64) % 17
     originals = [hostile.npz(X=rows), hostile.stored_npz(X=rows)]
