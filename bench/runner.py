@@ -59,7 +59,8 @@ def start_s3(prepared: Prepared) -> tuple[object, str]:
 def largest_requests(X: np.ndarray, max_rows: int = 10_000, max_csv_bytes: int = 16 * 1024 * 1024,
                      max_json_bytes: int = 6 * 1024 * 1024) -> dict:
     """The biggest objects the function accepts by default (MAX_ROWS, MAX_CSV_BYTES, MAX_JSON_BYTES), to size memory."""
-    rows = np.resize(np.clip(X.astype(np.float64) + 0.25, 0, 255), (max_rows, X.shape[1]))  # floats cost most
+    # Floats cost most; clipped to the data's own top, since the function refuses values outside the trained range.
+    rows = np.resize(np.clip(X.astype(np.float64) + 0.25, 0, X.max()), (max_rows, X.shape[1]))
     json_sizes = np.cumsum([len(json.dumps(row)) + 2 for row in rows.tolist()])
     csv_lines = [",".join(f"{v:g}" for v in row) for row in rows]
     csv_sizes = np.cumsum([len(line) + 1 for line in csv_lines])

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 import batch
-from errors import BadRequest, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat
+from errors import BadRequest, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat, clip
 from knn import KnnModel
 from logs import get_logger
 from metrics import from_environment as metrics_emitter
@@ -45,12 +45,22 @@ def load_model(folder: Path) -> tuple[KnnModel, dict[str, Any]]:
                          f"{metadata['sha256'][:12]}…; retrain with python -m training")
     model = KnnModel.load(io.BytesIO(artifact))
     info = {"dataset": metadata["dataset"], "sha256": metadata["sha256"], "n_features": model.n_features,
-            **{key: metadata["model"][key] for key in ("type", "n_components", "k")}}
+            **{key: metadata["model"][key] for key in ("type", "n_components", "k")},
+            "value_range": _value_range(metadata)}
     return model, info
+
+
+def _value_range(metadata: dict[str, Any]) -> list[float]:
+    """The feature range training recorded; a model folder written before it was recorded gets 0-255."""
+    low, high = metadata.get("value_range", batch.DEFAULT_RANGE)
+    if not (isinstance(low, (int, float)) and isinstance(high, (int, float)) and low < high):
+        raise ValueError(f"metadata.json value_range must be [low, high] numbers, got {clip(metadata['value_range'])}")
+    return [low, high]
 
 
 try:
     MODEL, MODEL_INFO = load_model(MODEL_DIR)
+    VALUE_RANGE: tuple[float, float] = tuple(MODEL_INFO["value_range"])
     S3 = S3Source(MAX_OBJECT_BYTES)
 except Exception as exc:  # fail the init, loudly and on one line, rather than at the first request
     logger.critical(f"cannot start: model folder {MODEL_DIR} is unusable: {type(exc).__name__}: {exc}")
@@ -59,25 +69,60 @@ METRICS.mark_ready()
 
 
 def _response(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})},
-            "body": json.dumps(payload, separators=(",", ":"))}
+    body = json.dumps(payload, separators=(",", ":"))
+    # Checked here so that no path, an error's included, can answer past Lambda's cap (a 502 for the caller).
+    if len(body) > MAX_RESPONSE_BYTES:
+        if status == 200:
+            status, error = 413, "the response would exceed Lambda's 6 MB limit; send fewer rows per request"
+        else:
+            error = str(payload.get("error"))[:200] + "… (message cut)"
+        body = json.dumps({"error": error}, separators=(",", ":"))
+    return {"statusCode": status, "headers": {"content-type": "application/json", **(headers or {})}, "body": body}
+
+
+# What a body is when it is not text: said by name, since "not UTF-8" does not tell the caller what to do.
+_BINARY_BODIES = ((b"\x93NUMPY", "a .npy file"), (b"PK\x03\x04", "a zip (.npz) file"), (b"\x80", "a pickle"),
+                  (b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"))
+_SEND_HELP = 'upload the file to the bucket and send {"bucket": ..., "key": ...}, or send {"instances": [[...]]}'
+
+
+def _decode(data: bytes) -> str:
+    """A base64-decoded body as text: UTF-8 only, and binary files named rather than reported as bad text."""
+    kind = next((name for magic, name in _BINARY_BODIES if data.startswith(magic)), None)
+    if kind is not None:
+        raise UnsupportedFormat(f"the body is {kind}, not JSON; {_SEND_HELP}")
+    try:
+        return batch.utf8_only(data, "the body").decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest(f"the body is neither JSON nor UTF-8 text; {_SEND_HELP}") from None
+
+
+def _check_content_type(header: str) -> None:
+    content_type, *parameters = header.split(";")
+    if content_type.strip().lower() != "application/json":
+        raise UnsupportedFormat(f"content type {clip(content_type.strip(), 80)} is not supported; send "
+                                f"application/json. For a file: {_SEND_HELP}")
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedFormat(f"charset {clip(value.strip(), 40)} is not supported; send UTF-8 JSON")
 
 
 def _body(event: dict[str, Any]) -> str:
     http = (event.get("requestContext") or {}).get("http") or {}
     if http.get("method", "POST") != "POST":
-        raise MethodNotAllowed(f"{http.get('method')} is not allowed; use POST with a JSON body")
-    content_type = ((event.get("headers") or {}).get("content-type") or "application/json").split(";")[0].strip()
-    if content_type.lower() != "application/json":
-        raise UnsupportedFormat(f"content type {content_type[:80]!r} is not supported; send application/json")
+        raise MethodNotAllowed(f"{clip(http.get('method'), 20)} is not allowed; use POST with a JSON body")
+    _check_content_type((event.get("headers") or {}).get("content-type") or "application/json")
     body = event.get("body") or ""
     if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
         raise TooLarge(f"the body is over {MAX_BODY_BYTES} bytes; put the batch in S3 and send its bucket and key")
     if event.get("isBase64Encoded"):
         try:
-            body = base64.b64decode(body, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise BadRequest("the body is not valid base64-encoded UTF-8") from None
+            data = base64.b64decode(body, validate=True)
+        except binascii.Error:
+            raise BadRequest("the body is marked base64-encoded but is not valid base64") from None
+        body = _decode(data)
+    body = body.removeprefix("\ufeff")  # a UTF-8 byte-order mark, accepted as in .json and .csv objects
     if len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
         raise TooLarge(f"the body is over {MAX_BODY_BYTES} bytes; put the batch in S3 and send its bucket and key")
     if not body.strip():
@@ -93,10 +138,11 @@ def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarr
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
-        limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features)
+        limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features,
+                              VALUE_RANGE)
         return batch.from_object(key, S3.read(bucket, key), limits)
     raise BadRequest('send exactly one input: {"bucket": ..., "key": ...} or {"instances": [[...]]}; '
-                     f"got fields {sorted(keys)[:5]}")
+                     f"got fields {', '.join(clip(key) for key in sorted(keys)[:5])}")
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -105,12 +151,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", "-"), "source": "-", "rows": 0}
     try:
         raw = _body(event if isinstance(event, dict) else {})
-        rows = batch.validate(_rows(batch.parse_body(raw, MAX_ROWS), raw, fields), MODEL.n_features, MAX_ROWS)
+        rows = batch.validate(_rows(batch.parse_body(raw, MAX_ROWS), raw, fields), MODEL.n_features, MAX_ROWS,
+                              VALUE_RANGE)
         fields["rows"] = len(rows)
         predictions = MODEL.predict(rows).tolist()
         response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO})
-        if len(response["body"]) > MAX_RESPONSE_BYTES:
-            raise TooLarge("the response would exceed Lambda's 6 MB limit; send fewer rows per request")
     except RequestError as exc:
         headers = {"allow": "POST"} if isinstance(exc, MethodNotAllowed) else None
         response = _response(exc.status, {"error": str(exc)}, headers)

@@ -61,3 +61,10 @@ class UpstreamTimeout(RequestError):
     """S3 could not be reached or did not answer in time."""
 
     status = 503
+
+
+def clip(value: object, limit: int = 40) -> str:
+    """A request-derived value, quoted and cut to `limit` characters: safe to echo in an error message."""
+    # Unbounded echoes turn a 6 MB field name into a 31 MB error (JSON escapes a control byte to six bytes).
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text[:limit]) + ("…" if len(text) > limit else "")

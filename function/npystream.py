@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import os
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
+import arrays
 from batch import PICKLE_HELP
-from errors import InvalidRows, UnsupportedFormat
+from errors import InvalidRows, UnsupportedFormat, clip
 
 # numpy refuses headers over 10,000 bytes by default; 64 KiB covers any header it would read.
 HEAD_BYTES = 64 * 1024
@@ -21,7 +22,6 @@ MAX_CHUNK_ROWS = 4096
 # One GET per window of this many bytes, read chunk by chunk as it streams: few requests, bounded memory, and a
 # dropped connection costs one window's retry, not the object's.
 WINDOW_BYTES = int(os.environ.get("BATCH_WINDOW_BYTES", 64 * 1024 * 1024))
-_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 
 # (first byte, last byte inclusive) -> a reader returning exactly n more bytes of that range per call.
 OpenRange = Callable[[int, int], Callable[[int], bytes]]
@@ -46,19 +46,11 @@ def read_layout(head: bytes, size: int, n_features: int) -> NpyLayout:
     """Parse and check the header from the object's first bytes, with the same statuses as the API."""
     if head[:1] == b"\x80":
         raise UnsupportedFormat(PICKLE_HELP)
-    stream = io.BytesIO(head)
-    try:
-        version = np.lib.format.read_magic(stream)
-        shape, fortran_order, dtype = _HEADER_READERS[version](stream)
-    except Exception:
-        raise InvalidRows("not a valid .npy file (empty, truncated or corrupt); write it with np.save") from None
-    if dtype.hasobject or dtype.names is not None:
-        raise UnsupportedFormat(f"object or structured .npy arrays need pickle to load; {PICKLE_HELP}")
-    if dtype.kind not in "iuf":
-        raise InvalidRows(f"rows must be numbers, got dtype {dtype}")
-    layout = NpyLayout(dtype, tuple(shape), fortran_order, stream.tell())
+    # The API's own header checks (dtype, pickle, shape sanity, size); no row limit: streaming has none.
+    shape, fortran_order, dtype, offset = arrays.read_header(head, size, sys.maxsize, PICKLE_HELP)
+    layout = NpyLayout(dtype, tuple(shape), fortran_order, offset)
     if len(shape) != 2:
-        raise InvalidRows(f"rows must form a 2-D batch (rows x {n_features}), got shape {tuple(shape)}")
+        raise InvalidRows(f"rows must form a 2-D batch (rows x {n_features}), got shape {clip(tuple(shape))}")
     if shape[0] == 0 or shape[1] == 0:
         raise InvalidRows("the batch is empty; send at least one row")
     if shape[1] != n_features:

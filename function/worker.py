@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, Con
 
 import batch
 import npystream
-from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, MODEL, MODEL_INFO
+from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, MODEL, MODEL_INFO, VALUE_RANGE
 from errors import Forbidden, InvalidRows, NotFound, RequestError, TooLarge, UpstreamError, UpstreamTimeout
 from logs import get_logger
 from source import _client_error, allowed_buckets  # the API's S3 error mapping, shared rather than copied
@@ -47,7 +47,7 @@ S3 = boto3.session.Session().client("s3", config=Config(
     read_timeout=float(os.environ.get("BATCH_S3_READ_TIMEOUT", "20")),
     retries={"total_max_attempts": 3, "mode": "standard"}))
 ALLOWED = allowed_buckets()
-LIMITS = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features)
+LIMITS = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features, VALUE_RANGE)
 # Whole-batch failure is still reported item by item: the mapping then retries every message, as it should.
 PROCESSOR = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-prefetch")
@@ -132,7 +132,8 @@ def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
             "; send large batches as .npy, which is streamed"
         raise TooLarge(f"the object is {size} bytes; the limit is {MAX_OBJECT_BYTES}{hint}")
     data = _open(bucket, key, etag, 0, size - 1)(size) if size else b""
-    return MODEL.predict(batch.validate(batch.from_object(key, data, LIMITS), MODEL.n_features, MAX_ROWS))
+    return MODEL.predict(batch.validate(batch.from_object(key, data, LIMITS), MODEL.n_features, MAX_ROWS,
+                                        VALUE_RANGE))
 
 
 def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) -> np.ndarray:
@@ -140,7 +141,7 @@ def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) 
     done, started = 0, time.perf_counter()
     for chunk in npystream.iter_chunks(layout, open_range, PREFETCH):
         try:
-            rows = batch.validate(chunk, MODEL.n_features, len(chunk))
+            rows = batch.validate(chunk, MODEL.n_features, len(chunk), VALUE_RANGE)
         except InvalidRows as exc:
             raise InvalidRows(f"rows {done}-{done + len(chunk) - 1}: {exc}") from None
         predictions[done:done + len(chunk)] = MODEL.predict(rows)

@@ -9,6 +9,8 @@ import os
 import pickle
 import shlex
 import struct
+import warnings
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -175,3 +177,46 @@ class ShellCanary:
 def shell_canary(marker: Path) -> bytes:
     """A pickle whose loading would run `touch marker` through os.system."""
     return pickle.dumps(ShellCanary(marker))
+
+
+def stored_npz(**arrays: np.ndarray) -> bytes:
+    """Arrays as uncompressed .npz bytes (np.savez)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def corrupt_deflate_npz() -> bytes:
+    """A compressed .npz whose deflate stream is damaged mid-way (zlib.error when read), headers intact."""
+    data = bytearray(npz(X=np.arange(64 * 40, dtype=np.uint16).reshape(40, 64) % 17))
+    name, extra = struct.unpack_from("<HH", data, 26)
+    start = 30 + name + extra  # the member's deflate stream
+    data[start + 2:start + 10] = b"\xff" * 8
+    return bytes(data)
+
+
+def encrypted_npz() -> bytes:
+    """A valid .npz with the 'encrypted' flag bit set on X.npy (in both headers), as zipfile then refuses it."""
+    data = bytearray(npz(X=np.zeros((2, 64), np.uint8)))
+    data[6] |= 1  # local header general-purpose flags
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 8] |= 1
+    return bytes(data)
+
+
+def zip_of(members: list[tuple[str, bytes]]) -> bytes:
+    """A zip of the given (name, bytes) members in order; duplicate names are written as given."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns on duplicate names: that is the point here
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, data in members:
+                archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def signature_rich_rows(rows: int = 40) -> np.ndarray:
+    """Honest float32 rows (a tiny positive value, inside any range) whose bytes are PK\\x01\\x02, the zip
+    central-directory signature, 64 times a row."""
+    value = np.frombuffer(b"PK\x01\x02", "<f4")[0]
+    return np.full((rows, 64), value, dtype="<f4")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import pickle
@@ -190,14 +191,14 @@ def test_unknown_format_and_content_type_get_415(app: ModuleType, s3) -> None:
         ([[0] * 63], "64 features"),
         ([[0] * 64, [0] * 63], "same length"),
         ([[float("nan")] + [0] * 63], "NaN"),
-        ([[256] + [0] * 63], "between 0 and 255"),
-        ([[-1] + [0] * 63], "between 0 and 255"),
+        ([[17] + [0] * 63], "between 0 and 16"),
+        ([[-1] + [0] * 63], "between 0 and 16"),
         ([["1"] + [0] * 63], "only numbers"),
         ([[True] + [0] * 63], "booleans"),
         ([], "empty"),
         ([0] * 64, "2-D"),
     ],
-    ids=["narrow", "ragged", "nan", "over 255", "negative", "string", "boolean", "empty", "1-D"],
+    ids=["narrow", "ragged", "nan", "over the trained range", "negative", "string", "boolean", "empty", "1-D"],
 )
 def test_unpredictable_rows_get_422(app: ModuleType, rows: list, fragment: str) -> None:
     status, payload = call(app, {"instances": rows})
@@ -207,7 +208,7 @@ def test_unpredictable_rows_get_422(app: ModuleType, rows: list, fragment: str) 
 @pytest.mark.parametrize(
     "key, data, fragment",
     [("empty.npy", b"", "not a valid .npy"), ("cut.npy", None, "not a valid .npy"),
-     ("text.csv", (",".join(["1"] * 63 + ["x"]) + "\n").encode(), "comma-separated numbers"), ("obj.json", b'{"rows": 1}', "list of rows")],
+     ("text.csv", (",".join(["1"] * 63 + ["x"]) + "\n").encode(), "not a number"), ("obj.json", b'{"rows": 1}', "list of rows")],
     ids=["zero-byte npy", "truncated npy", "csv text", "json object"],
 )
 def test_broken_objects_get_422(app: ModuleType, s3, key: str, data: bytes | None, fragment: str) -> None:
@@ -243,3 +244,83 @@ def test_logs_are_json_lines_without_payload(app: ModuleType, caplog: pytest.Log
     entry = json.loads(JsonFormatter().format(record))
     assert entry["request_id"] == LambdaContext.aws_request_id and entry["rows"] == 1
     assert "7, 7" not in json.dumps(entry) and "instances" not in json.dumps(entry)
+
+
+# ---------------------------------------------------------------- issue 15: input rules
+def test_training_records_the_value_range_and_the_function_enforces_it(app: ModuleType, model_dir: Path) -> None:
+    # given the digits model (pixel values 0-16) as training wrote it
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["value_range"] == [0, 16]
+    # when rows inside and just outside that range are sent
+    inside = call(app, {"instances": [[16] * 64]})
+    outside = call(app, {"instances": [[17] + [0] * 63]})
+    # then the first is predicted, the second refused with the range named, and the range is in the model info
+    assert inside[0] == 200 and inside[1]["model"]["value_range"] == [0, 16]
+    assert outside[0] == 422 and "between 0 and 16" in outside[1]["error"] and "found 0 to 17" in outside[1]["error"]
+
+
+def test_value_range_follows_the_training_data_scale() -> None:
+    from training.__main__ import value_range
+
+    assert value_range(np.array([[0.0, 0.7]])) == [0, 1]
+    assert value_range(np.array([[0, 16]])) == [0, 16]
+    assert value_range(np.array([[0, 17]])) == [0, 255]
+
+
+def test_model_folder_without_a_value_range_falls_back_to_0_255(app: ModuleType, model_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    # given a model folder written before training recorded the value range
+    old = tmp_path / "old-model"
+    old.mkdir()
+    for name in ("model.npz", "metadata.json"):
+        (old / name).write_bytes((model_dir / name).read_bytes())
+    metadata = json.loads((old / "metadata.json").read_text())
+    del metadata["value_range"]
+    (old / "metadata.json").write_text(json.dumps(metadata))
+    # when the function loads it, then rows are checked against 0-255, as before
+    _, info = app.load_model(old)
+    assert info["value_range"] == [0, 255]
+
+
+def test_an_index_header_a_row_could_also_be_is_refused(app: ModuleType, s3, monkeypatch) -> None:
+    # given a model whose values reach 255: a line 0,1,...,63 could be a header or a row of pixels
+    monkeypatch.setattr(app, "VALUE_RANGE", (0.0, 255.0))
+    text = ",".join(map(str, range(64))) + "\n" + ",".join(["1"] * 64) + "\n"
+    status, payload = call(app, put(s3, "rules/index.csv", text.encode()))
+    # then it is refused with what to do, rather than guessed
+    assert status == 422 and "header of column numbers or a row" in payload["error"]
+
+
+def test_utf8_bodies_with_a_byte_order_mark_are_accepted(app: ModuleType) -> None:
+    body = "\ufeff" + json.dumps({"instances": [[1] * 64]})
+    assert call(app, body)[0] == 200
+    encoded = base64.b64encode(body.encode("utf-8")).decode()
+    assert call(app, encoded, isBase64Encoded=True)[0] == 200
+    assert call(app, {"instances": [[1] * 64]}, headers={"content-type": "application/json; charset=UTF-8"})[0] == 200
+
+
+def test_error_messages_say_what_to_do(app: ModuleType, s3) -> None:
+    # a raw .npy posted as the body, an integer past Python's digit limit, a UTF-16 object, an encrypted .npz
+    npy = base64.b64encode(npy_bytes(np.zeros((1, 64), np.uint8))).decode()
+    status, payload = call(app, npy, isBase64Encoded=True)
+    assert status == 415 and "a .npy file" in payload["error"] and '"bucket"' in payload["error"]
+    status, payload = call(app, '{"instances": [[' + "1" * 5_000 + "]]}")
+    assert status == 400 and "too long" in payload["error"]
+    status, payload = call(app, put(s3, "rules/u16.json", json.dumps([[0] * 64]).encode("utf-16")))
+    assert status == 415 and "UTF-16" in payload["error"] and "UTF-8" in payload["error"]
+
+
+def test_the_response_cap_holds_on_every_path(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a small response cap
+    monkeypatch.setattr(app, "MAX_RESPONSE_BYTES", 2_000)
+    # when predictions would exceed it, then 413
+    status, payload = call(app, {"instances": [[1] * 64] * 1_000})
+    assert status == 413 and "fewer rows" in payload["error"]
+    # and when an error message would exceed it, it is cut, keeping its status
+    def huge_error(*args: object, **kwargs: object) -> None:
+        raise app.batch.InvalidRows("x" * 10_000_000)
+
+    monkeypatch.setattr(app.batch, "validate", huge_error)
+    response = app.handler(load_event("predict_inline.json", body=json.dumps({"instances": [[1] * 64]})),
+                           LambdaContext())
+    assert response["statusCode"] == 422 and len(response["body"]) < 2_000

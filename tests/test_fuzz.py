@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections import Counter
 from types import ModuleType
 
@@ -145,6 +146,31 @@ def test_mutated_valid_objects(app: ModuleType, s3, suffix: str, data: st.DataOb
     s3.put_object(Bucket=DATA_BUCKET, Key=f"fuzz/mutated{suffix}", Body=bytes(original[:cut]))
     body = json.dumps({"bucket": DATA_BUCKET, "key": f"fuzz/mutated{suffix}"})
     check(*answer(app, load_event("predict_inline.json", body=body)))
+
+
+def test_seeded_mutations_of_a_valid_npz_never_get_a_5xx(app: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given 240 deterministic mutations (1-6 bytes each, single bytes or runs) of a compressed and a stored .npz
+    rng = random.Random(15)
+    rows = np.arange(2 * 64, dtype=np.uint8).reshape(2, 64) % 17
+    originals = [hostile.npz(X=rows), hostile.stored_npz(X=rows)]
+    objects: dict[str, bytes] = {}
+    monkeypatch.setattr(app.S3, "read", lambda bucket, key: objects[key])
+    statuses: Counter = Counter()
+    for attempt in range(240):
+        mutated = bytearray(originals[attempt % 2])
+        for _ in range(rng.randint(1, 6)):
+            position = rng.randrange(len(mutated))
+            run = rng.choice([1, 1, 1, 2, 4])
+            mutated[position:position + run] = bytes(rng.randrange(256) for _ in range(run))
+        objects[f"mutated/{attempt}.npz"] = bytes(mutated)
+        # when each is predicted
+        status, payload = answer(app, load_event("predict_inline.json", body=json.dumps(
+            {"bucket": DATA_BUCKET, "key": f"mutated/{attempt}.npz"})))
+        # then the answer is a prediction or a client error, never a 5xx
+        check(status, payload)
+        statuses[status] += 1
+    print(f"\nseeded .npz mutations: {dict(statuses)}")
+    assert sum(statuses.values()) == 240 and statuses[200] > 0 and len(statuses) > 1
 
 
 def test_every_property_ran_its_examples(tmp_path_factory: pytest.TempPathFactory) -> None:

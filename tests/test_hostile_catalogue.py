@@ -158,6 +158,65 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
     "pickle named .npy": (obj("h/canary2.npy", lambda tmp: hostile.pickled_canary(tmp / "pwned")), 415),
     "unknown suffix": (obj("h/rows.parquet", lambda tmp: b"PAR1"), 415),
     "no suffix": (obj("h/rows", lambda tmp: hostile.npy(np.zeros((1, 64)))), 415),
+    # issue 15, item 2: integers past Python's 4,300-digit conversion limit
+    "4,400-digit integer as a field": (body('{"x": ' + "9" * 4_400 + "}"), 400),
+    "4,400-digit integer as a pixel": (body('{"instances": [[' + "9" * 4_400 + ", 0" * 63 + "]]}"), 400),
+    ".json object with a 5,000-digit integer": (obj("h/digits.json", lambda tmp: b"[[" + b"9" * 5_000 + b"]]"), 422),
+    # item 3: damaged and encrypted .npz
+    ".npz with a damaged deflate stream": (obj("h/zlib.npz", lambda tmp: hostile.corrupt_deflate_npz()), 422),
+    ".npz with the encryption flag set": (obj("h/locked.npz", lambda tmp: hostile.encrypted_npz()), 415),
+    # item 4: a stored (uncompressed) member near the object limit is refused from its header, not after copies
+    "stored .npz of 1,000,000 rows (64 MB)": (
+        obj("h/stored.npz", lambda tmp: hostile.stored_npz(X=np.zeros((1_000_000, 64), np.uint8))), 413),
+    # item 5: echoed values are bounded
+    "6 MB field name of DEL bytes": (body('{"' + "\x7f" * (6 * 1024 * 1024 - 64) + '": 1}'), 400),
+    "1 MB method name": (body({}, requestContext={"http": {"method": "P" * 1_000_000, "path": "/predict"}}), 405),
+    "900-character suffix": (obj("h/rows." + "z" * 900, lambda tmp: b"1"), 415),
+    "content type of 1 MB": (body({"instances": [ROW]}, headers={"content-type": "x" * 1_000_000}), 415),
+    # item 6: UTF-8 (with or without a byte-order mark) only, decided before parsing
+    "UTF-16 .json with booleans": (obj("h/u16.json", lambda tmp: json.dumps([[True] * 64]).encode("utf-16")), 415),
+    "UTF-16 .json without a byte-order mark": (
+        obj("h/u16le.json", lambda tmp: json.dumps([GOOD_ROW]).encode("utf-16-le")), 415),
+    "UTF-32 .json": (obj("h/u32.json", lambda tmp: json.dumps([GOOD_ROW]).encode("utf-32")), 415),
+    "UTF-16 .csv": (obj("h/u16.csv", lambda tmp: ",".join(["1"] * 64).encode("utf-16")), 415),
+    "UTF-16 JSON body": (raw64(json.dumps({"instances": [[True] * 64]}).encode("utf-16")), 415),
+    "UTF-32 JSON body without a byte-order mark": (raw64(json.dumps({"instances": [GOOD_ROW]}).encode("utf-32-be")),
+                                                   415),
+    "charset=utf-16 content type": (body({"instances": [GOOD_ROW]},
+                                         headers={"content-type": "application/json; charset=utf-16"}), 415),
+    # item 7: as many predictions as data rows, or a refusal
+    "CSV row of empty cells": (obj("h/empty.csv", lambda tmp: ("," * 63 + "\n" + ",".join(["1"] * 64)).encode()), 422),
+    "CSV row commented out with #": (
+        obj("h/comment.csv", lambda tmp: ("#" + ",".join(["1"] * 64) + "\n" + ",".join(["1"] * 64)).encode()), 422),
+    "CSV cell 1#5 ending a row": (obj("h/hash.csv", lambda tmp: ",".join(["1"] * 63 + ["1#5"]).encode()), 422),
+    "CSV first line mixing names and numbers": (
+        obj("h/mixed.csv", lambda tmp: (",".join(["label"] + ["1"] * 63) + "\n" + ",".join(["1"] * 64)).encode()),
+        422),
+    "CSV empty cell in a data row": (
+        obj("h/hole.csv", lambda tmp: (",".join(["1"] * 64) + "\n" + ",".join(["1"] * 63 + [""])).encode()), 422),
+    # item 8: rows are checked against the range the model was trained on (digits: 0-16)
+    "pixel 17 for a 0-16 model": (body({"instances": [[17] + ROW[1:]]}), 422),
+    "uint8 .npy of 0-255 pixels for a 0-16 model": (
+        obj("h/u8.npy", lambda tmp: hostile.npy(np.full((2, 64), 200, np.uint8))), 422),
+    # item 9: members as numpy resolves them
+    ".npz holding both X and X.npy": (
+        obj("h/twox.npz", lambda tmp: hostile.zip_of([("X", hostile.npy(np.zeros((1, 64)))),
+                                                      ("X.npy", hostile.npy(np.ones((1, 64))))])), 422),
+    ".npz holding X.npy twice": (
+        obj("h/dupx.npz", lambda tmp: hostile.zip_of([("X.npy", hostile.npy(np.zeros((1, 64))))] * 2)), 422),
+    ".npz of 17 small members": (
+        obj("h/many.npz", lambda tmp: hostile.zip_of([(f"a{i}.npy", b"") for i in range(16)]
+                                                     + [("X.npy", hostile.npy(np.zeros((1, 64))))])), 413),
+    # siblings: the .npy header is now read without np.load, so its shape is checked here
+    ".npy header with shape (-1, 64)": (
+        obj("h/negative.npy", lambda tmp: hostile._npy_header((-1, 64), "<f8") + bytes(2 * 64 * 8)), 422),
+    ".npy header with shape (True, 64)": (
+        obj("h/boolshape.npy", lambda tmp: hostile._npy_header((True, 64), "<f8") + bytes(64 * 8)), 422),
+    ".npy header of 70 dimensions": (obj("h/dims.npy", lambda tmp: hostile._npy_header((1,) * 70, "<f8") + bytes(8)),
+                                     422),
+    # item 18: binary files posted as the body are named, with what to do instead
+    "raw .npy bytes as the body": (raw64(hostile.npy(np.zeros((1, 64), np.uint8))), 415),
+    "raw .npz bytes as the body": (raw64(hostile.npz(X=np.zeros((1, 64), np.uint8))), 415),
 }
 
 
@@ -190,6 +249,7 @@ def test_hostile_input_gets_its_status_and_the_function_keeps_working(
     assert response["statusCode"] == expected, response["body"][:300]
     error = json.loads(response["body"])["error"]
     assert isinstance(error, str) and 10 < len(error) < 500
+    assert len(response["body"]) < 2_000  # every echoed value is bounded, whatever the request held
     assert elapsed < 10 and not (tmp_path / "pwned").exists()
     # and the next good request still succeeds
     good = app.handler(load_event("predict_inline.json", body=json.dumps({"instances": [GOOD_ROW]})), LambdaContext())

@@ -34,6 +34,15 @@ HONEST: dict[str, tuple[str, Callable[[np.ndarray], bytes]]] = {
     "npz, compressed, float32": ("small.npz", lambda rows: hostile.npz(X=rows.astype(np.float32))),
     "npy, fortran order, big-endian float64": (
         "fortran.npy", lambda rows: hostile.npy(np.asfortranarray(rows.astype(">f8")))),
+    # issue 15: each of these lost, added or refused rows before
+    "csv, pandas header of column numbers 0,...,63": (
+        "pandas.csv", lambda rows: _csv(rows, "%g", ",".join(map(str, range(rows.shape[1]))))),
+    "csv, quoted numbers": ("quoted.csv", lambda rows: _csv(rows, '"%g"')),
+    "csv, quoted names as header, blank lines between rows": (
+        "names.csv", lambda rows: _csv(rows, "%g", ",".join(f'"p{i}"' for i in range(rows.shape[1])), "\n\n")),
+    "json, UTF-8 with a byte-order mark": ("bom.json", lambda rows: b"\xef\xbb\xbf" + json.dumps(rows.tolist()).encode()),
+    "npz, member named X without .npy (as np.load reads it)": (
+        "bare.npz", lambda rows: hostile.zip_of([("X", hostile.npy(rows))])),
 }
 
 
@@ -53,6 +62,18 @@ def test_honest_awkward_batches_are_still_accepted(case: str, app: ModuleType, s
     # when both are predicted
     expected = call(app, {"bucket": DATA_BUCKET, "key": "legit/reference.npy"})
     status, payload = call(app, {"bucket": DATA_BUCKET, "key": f"legit/{key}"})
-    # then the awkward form is accepted and agrees with the .npy
+    # then the awkward form is accepted and agrees with the .npy, row for row
     assert expected[0] == 200 and status == 200, payload
-    assert payload["predictions"] == expected[1]["predictions"]
+    assert payload["predictions"] == expected[1]["predictions"] and payload["count"] == len(rows)
+
+
+def test_zip_signature_bytes_inside_an_honest_array_are_not_members(app: ModuleType, s3) -> None:
+    # given an honest np.savez whose float32 data holds the central-directory signature PK\x01\x02 2,560 times
+    rows = hostile.signature_rich_rows(40)
+    data = hostile.stored_npz(X=rows)
+    assert data.count(b"PK\x01\x02") > 2_000
+    s3.put_object(Bucket=DATA_BUCKET, Key="legit/signatures.npz", Body=data)
+    # when it is predicted
+    status, payload = call(app, {"bucket": DATA_BUCKET, "key": "legit/signatures.npz"})
+    # then it is one member, read as such: a prediction per row
+    assert status == 200 and payload["count"] == 40, payload

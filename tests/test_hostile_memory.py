@@ -65,6 +65,9 @@ def _inline(item: bytes, start: bytes = b"[", end: bytes = b"]") -> bytes:
     return b'{"instances": ' + _json_of(item, start, end) + b"}"
 
 
+_MNIST_ROWS = 10_000 * 784 // 64  # the row limit below, at which a float64 batch is just under 64 MiB
+
+
 def _uint8_npy() -> bytes:
     return hostile.npy(np.zeros((1_000_000, 64), np.uint8))
 
@@ -91,6 +94,13 @@ CASES: dict[str, tuple[str, Callable[[], bytes], set[int], pytest.MarkDecorator 
     "6 MiB .json of 2 million empty lists": ("mem/lists.json", lambda: _json_of(b"[]"), {413, 422}, None),
     "6 MiB .json of 2 million empty objects": ("mem/dicts.json", lambda: _json_of(b"{}"), {413, 422}, None),
     "16 MiB .json of floats": ("mem/floats.json", _float_json, {413, 422}, None),
+    # Uncompressed (np.savez) members are read in place: one copy of the object, never three (issue 15, item 4).
+    "64 MB stored .npz of 1,000,000 uint8 rows": (
+        "mem/stored.npz", lambda: hostile.stored_npz(X=np.zeros((1_000_000, 64), np.uint8)), {413}, None),
+    "63 MB stored .npz of 122,500 float64 rows, accepted": (
+        "mem/stored-ok.npz", lambda: hostile.stored_npz(X=np.zeros((_MNIST_ROWS, 64))), {200}, None),
+    "63 MB float64 X in a compressed .npz, accepted": (
+        "mem/deflated-ok.npz", lambda: hostile.npz(X=np.zeros((_MNIST_ROWS, 64))), {200}, None),
     "50 MB .npz of 600,000 empty members": ("mem/members.npz", hostile.many_member_zip, {413, 422}, None),
     "50 MB .npz of 600,000 members, end record claiming 1": (
         "mem/members1.npz", lambda: hostile.many_member_zip(claimed=1), {413, 422}, None),
@@ -112,7 +122,7 @@ def test_hostile_object_fits_the_default_lambda_memory(case: str, model_dir: Pat
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "OPENBLAS_NUM_THREADS": "1"}
     # The row limit an MNIST model implies (10,000 rows x 784 values): the digits model's 64 features would
     # otherwise let the value-count checks refuse what a deployed MNIST function must parse.
-    env["MAX_ROWS"] = str(10_000 * 784 // 64)
+    env["MAX_ROWS"] = str(_MNIST_ROWS)
     # when a freshly initialised function serves it
     result = subprocess.run([sys.executable, "-c", PROBE], input=body, cwd=FUNCTION_DIR, env=env,
                             capture_output=True, text=True, timeout=120)
@@ -120,7 +130,8 @@ def test_hostile_object_fits_the_default_lambda_memory(case: str, model_dir: Pat
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     RESULTS[case] = figures
     print(f"\nmemory: {case}: {figures}")
-    # then a documented client error with a JSON message, quickly, inside the default memory's sizing budget
-    assert figures["status"] in statuses and figures["error"], figures
-    assert figures["seconds"] < 5, figures
+    # then a documented client error with a JSON message (or, for an honest batch, predictions), quickly, inside
+    # the default memory's sizing budget; predicting 122,500 rows takes longer than refusing them
+    assert figures["status"] in statuses and (figures["status"] == 200 or figures["error"]), figures
+    assert figures["seconds"] < (12 if figures["status"] == 200 else 5), figures
     assert figures["peak_mb"] <= budget_mb(), figures

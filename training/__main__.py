@@ -63,6 +63,17 @@ def sample_and_split(ds: datasets.Dataset, samples: int, test_size: float, seed:
     return train_test_split(X, y, test_size=test_size, random_state=seed)
 
 
+# Scales a feature can be on: normalised, the 8x8 digits' 0-16, and 8-bit pixels.
+_SCALES = (1, 16, 255)
+
+
+def value_range(X: np.ndarray) -> list[float]:
+    """The feature range the served model checks rows against: 0 to the smallest usual scale that covers X."""
+    # The observed maximum would refuse an honest 255 that the sample happened to lack; the scale does not.
+    top = float(X.max(initial=0))
+    return [0, next(scale for scale in _SCALES if top <= scale)]
+
+
 def run(args: argparse.Namespace) -> None:
     """Load, select by cross-validation, evaluate both configurations, and write the folder."""
     import sklearn
@@ -95,7 +106,8 @@ def run(args: argparse.Namespace) -> None:
         report.save_confused_pairs_png(X_test, y_test, predictions, matrix, staging / "confused_pairs.png")
         metadata = {
             "dataset": ds.name, "n_samples": len(X_train) + len(X_test), "n_train": len(X_train), "n_test": len(X_test),
-            "n_features": int(ds.X.shape[1]), "classes": [int(c) for c in model.classes],
+            "n_features": int(ds.X.shape[1]), "value_range": value_range(ds.X),
+            "classes": [int(c) for c in model.classes],
             "artifact": "model.npz", "sha256": hashlib.sha256(artifact).hexdigest(), "artifact_bytes": len(artifact),
             "model": {"type": "pca-knn", "n_components": n_components, "k": k, "weights": model.weights, "storage": "uint8"},
             "cv": {"folds": select.FOLDS, "mean": served.cv_mean, "std": served.cv_std},
