@@ -16,9 +16,10 @@ from typing import Any
 import numpy as np
 
 import batch
-from errors import BadRequest, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat
+from errors import BadRequest, InvalidRows, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat
 from knn import KnnModel
 from logs import get_logger
+from normalise import for_model
 from source import S3Source
 
 logger = get_logger()
@@ -49,6 +50,7 @@ def load_model(folder: Path) -> tuple[KnnModel, dict[str, Any]]:
 
 try:
     MODEL, MODEL_INFO = load_model(MODEL_DIR)
+    NORMALISATION = for_model(json.loads((MODEL_DIR / "metadata.json").read_text()))
     S3 = S3Source(MAX_OBJECT_BYTES)
 except Exception as exc:  # fail the init, loudly and on one line, rather than at the first request
     logger.critical(f"cannot start: model folder {MODEL_DIR} is unusable: {type(exc).__name__}: {exc}")
@@ -82,18 +84,75 @@ def _body(event: dict[str, Any]) -> str:
     return body
 
 
+def _image_rows(files: list[bytes] | None = None, encoded: object = None) -> np.ndarray:
+    """Image files (or the request's base64 "images") as rows normalised the way the training images were made."""
+    import image  # only now: Pillow stays out of the cold start of row requests
+
+    if NORMALISATION is None:
+        raise InvalidRows(f"this model was trained on rows of {MODEL.n_features} values of an unknown layout, so "
+                          "it cannot read images; retrain with python -m training --dataset mnist or digits")
+    return image.to_rows(image.from_base64(encoded) if files is None else files, NORMALISATION)
+
+
+def _raw_image(event: dict[str, Any], content_type: str) -> bytes:
+    """A body that is one image file (curl --data-binary @seven.png -H 'content-type: image/png')."""
+    if content_type not in ("image/png", "image/jpeg"):
+        raise UnsupportedFormat(f"content type {content_type[:80]!r} is not supported; send image/png, "
+                                "image/jpeg or application/json")
+    body = event.get("body") or ""
+    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
+        raise TooLarge(f"the image is over {MAX_BODY_BYTES} bytes; send a smaller one")
+    try:
+        data = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("latin-1")
+    except (binascii.Error, UnicodeEncodeError):
+        raise BadRequest("the image body is not valid base64") from None
+    if not data:
+        raise BadRequest("the body is empty; send one PNG or JPEG image")
+    return data
+
+
+def _options(request: dict[str, Any], query: str = "") -> dict[str, bool]:
+    """The optional extras: "scores" (vote shares) and "inputs" (the rows the model saw); JSON or query string."""
+    from urllib.parse import parse_qs
+
+    options = {name: request.pop(name) for name in ("scores", "inputs") if name in request}
+    for name, values in parse_qs(query).items():
+        if name in ("scores", "inputs"):
+            options[name] = {"true": True, "false": False}.get(values[-1], values[-1])
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise BadRequest(f'"{name}" must be true or false')
+    return options
+
+
+def _page() -> dict[str, Any]:
+    """GET /: the drawing page (routed only when the API is public; with IAM auth it is local only)."""
+    html = (Path(__file__).resolve().parent / "page.html").read_text()
+    # The page talks to this API only: nothing else may load or connect, whatever a user pastes into it.
+    policy = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+              "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+    return {"statusCode": 200, "headers": {"content-type": "text/html; charset=utf-8",
+                                           "content-security-policy": policy, "cache-control": "no-cache"},
+            "body": html}
+
+
 def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarray:
     keys = set(request)
     if keys == {"instances"}:
         fields["source"] = "inline"
         return batch.from_instances(request["instances"], raw)
+    if keys == {"images"}:
+        fields["source"] = "images"
+        return _image_rows(encoded=request["images"])
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
+        if key.lower().endswith((".png", ".jpg", ".jpeg")):
+            return _image_rows([S3.read(bucket, key)])
         limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features)
         return batch.from_object(key, S3.read(bucket, key), limits)
-    raise BadRequest('send exactly one input: {"bucket": ..., "key": ...} or {"instances": [[...]]}; '
-                     f"got fields {sorted(keys)[:5]}")
+    raise BadRequest('send exactly one input: {"bucket": ..., "key": ...}, {"instances": [[...]]} or '
+                     f'{{"images": [...]}}; got fields {sorted(keys)[:5]}')
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -101,11 +160,38 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", "-"), "source": "-", "rows": 0}
     try:
-        raw = _body(event if isinstance(event, dict) else {})
-        rows = batch.validate(_rows(batch.parse_body(raw, MAX_ROWS), raw, fields), MODEL.n_features, MAX_ROWS)
+        event = event if isinstance(event, dict) else {}
+        http = (event.get("requestContext") or {}).get("http") or {}
+        if http.get("method") in ("GET", "HEAD") and event.get("rawPath") == "/":
+            fields["source"] = "page"
+            response = _page()
+            fields.update(status=200, ms=round((time.perf_counter() - started) * 1000, 2))
+            logger.info("page", extra=fields)
+            return response
+        content_type = ((event.get("headers") or {}).get("content-type") or "").split(";")[0].strip().lower()
+        if content_type.startswith("image/") and http.get("method", "POST") == "POST":
+            fields["source"] = "image"
+            options = _options({}, event.get("rawQueryString") or "")
+            found = _image_rows([_raw_image(event, content_type)])
+        else:
+            raw = _body(event)
+            request = batch.parse_body(raw, MAX_ROWS)
+            options = _options(request)
+            found = _rows(request, raw, fields)
+        rows = batch.validate(found, MODEL.n_features, MAX_ROWS)
         fields["rows"] = len(rows)
-        predictions = MODEL.predict(rows).tolist()
-        response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO})
+        payload: dict[str, Any] = {}
+        if options.get("scores"):
+            dist, idx = MODEL.kneighbors(rows)
+            predictions = MODEL.vote(dist, idx).tolist()
+            payload["scores"] = np.round(MODEL.scores(dist, idx), 4).tolist()
+        else:
+            predictions = MODEL.predict(rows).tolist()
+        if options.get("inputs"):
+            payload["inputs"] = np.asarray(rows, dtype=np.float32).round().astype(np.int64).tolist()
+            payload["input_shape"] = [NORMALISATION.size] * 2 if NORMALISATION else [MODEL.n_features]
+        response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO,
+                                   **payload})
         if len(response["body"]) > MAX_RESPONSE_BYTES:
             raise TooLarge("the response would exceed Lambda's 6 MB limit; send fewer rows per request")
     except RequestError as exc:
