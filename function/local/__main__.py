@@ -110,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{host}:{port}/predict"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET}), flush=True)
+    print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET, "page": f"http://{host}:{port}/"}),
+          flush=True)
     try:
         if args.once:
             return round_trip(url, model_dir, args.confusion)
-        log(f"serving POST {url} (Ctrl-C to stop)")
+        log(f"serving POST {url} and the drawing page at http://{host}:{port}/ (Ctrl-C to stop)")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
         thread.join()
     except KeyboardInterrupt:
