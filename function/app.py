@@ -106,6 +106,8 @@ def _raw_image(event: dict[str, Any], content_type: str) -> bytes:
         data = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("latin-1")
     except (binascii.Error, UnicodeEncodeError):
         raise BadRequest("the image body is not valid base64") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise TooLarge(f"the image is over {MAX_BODY_BYTES} bytes; send a smaller one")
     if not data:
         raise BadRequest("the body is empty; send one PNG or JPEG image")
     return data

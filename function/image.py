@@ -97,8 +97,10 @@ def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
     except Exception:
         raise InvalidRows(f"the image is truncated or corrupt; send a complete {ACCEPTED} file") from None
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float32)
-        image = Image.fromarray((array / max(float(array.max()), 1.0) * 255).astype(np.uint8), "L")
+        # 16-bit grey to 8 bits by shifting out the unused range: integer work only, no float copy of a large image
+        array = np.asarray(image)
+        shift = max(0, int(array.max()).bit_length() - 8)
+        image = Image.fromarray((array >> shift).astype(np.uint8), "L")
     elif image.mode == "P" or image.mode == "PA":
         image = image.convert("RGBA")
     elif image.mode not in ("L", "LA", "RGB", "RGBA"):
