@@ -85,8 +85,38 @@ def _open(data: bytes) -> Any:
     return image
 
 
+def _alpha_of_palette(image: Any) -> Any:
+    from PIL import Image
+
+    # The alpha of each palette entry, looked up per pixel: converting to RGBA would cost 4 bytes a pixel.
+    lut = np.full(256, 255, np.uint8)
+    transparency = image.info.get("transparency")
+    if isinstance(transparency, int):
+        lut[transparency] = 0
+    elif isinstance(transparency, bytes):
+        lut[: len(transparency)] = np.frombuffer(transparency[:256], np.uint8)
+    return Image.fromarray(lut[np.asarray(image)], "L")
+
+
+def _planes(image: Any) -> tuple[Any, Any | None]:
+    """Grey and alpha (or None) as 1-byte-a-pixel images: Pillow keeps RGB, RGBA and LA at 4 bytes a pixel."""
+    from PIL import Image
+
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey to 8 bits by shifting out the unused range: integer work only, no float copy of a large image
+        array = np.asarray(image)
+        shift = max(0, int(array.max()).bit_length() - 8)
+        return Image.fromarray((array >> shift).astype(np.uint8), "L"), None
+    if image.mode == "P":
+        alpha = _alpha_of_palette(image) if "transparency" in image.info else None
+        return image.convert("L"), alpha
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        return image.convert("L"), image.getchannel("A")
+    return image.convert("L"), None
+
+
 def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Grey levels and alpha (or None) in 0..1, on a copy at most _WORK_SIDE pixels on its longer side."""
+    """Grey levels and alpha (or None) in 0..1, on copies at most _WORK_SIDE pixels on their longer side."""
     from PIL import Image
 
     if image.format == "JPEG":
@@ -96,23 +126,18 @@ def _pixels(image: Any) -> tuple[np.ndarray, np.ndarray | None]:
         image.load()
     except Exception:
         raise InvalidRows(f"the image is truncated or corrupt; send a complete {ACCEPTED} file") from None
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit grey to 8 bits by shifting out the unused range: integer work only, no float copy of a large image
-        array = np.asarray(image)
-        shift = max(0, int(array.max()).bit_length() - 8)
-        image = Image.fromarray((array >> shift).astype(np.uint8), "L")
-    elif image.mode == "P" or image.mode == "PA":
-        image = image.convert("RGBA")
-    elif image.mode not in ("L", "LA", "RGB", "RGBA"):
-        image = image.convert("RGBA" if "A" in image.mode else "RGB")
-    factor = max(1, -(-max(image.size) // _WORK_SIDE))
-    if factor > 1:
-        image = image.reduce(factor)
-    if orientation in _TRANSPOSE:
-        image = image.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
-    alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255 if "A" in image.mode else None
-    grey = np.asarray(image.convert("L"), dtype=np.float32) / 255
-    return grey, alpha
+    planes = _planes(image)
+    image.close()  # the full-size decode is no longer needed: free it before anything else is allocated
+    factor = max(1, -(-max(planes[0].size) // _WORK_SIDE))
+    arrays: list[np.ndarray | None] = []
+    for plane in planes:
+        if plane is not None:
+            plane = plane.reduce(factor) if factor > 1 else plane
+            if orientation in _TRANSPOSE:
+                plane = plane.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation]))
+            plane = np.asarray(plane, dtype=np.float32) / 255
+        arrays.append(plane)
+    return arrays[0], arrays[1]
 
 
 def ink(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
