@@ -179,7 +179,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raw = _body(event)
             request = batch.parse_body(raw, MAX_ROWS)
             options = _options(request)
-            found = _rows(request, raw, fields)
+            # The rows' boolean check reads the raw text, where "scores": true would look like a boolean pixel.
+            found = _rows(request, json.dumps(request.get("instances")) if options else raw, fields)
         rows = batch.validate(found, MODEL.n_features, MAX_ROWS)
         fields["rows"] = len(rows)
         payload: dict[str, Any] = {}

@@ -205,6 +205,8 @@ IMAGE_CASES: dict[str, tuple[Case, int]] = {
     "raw image body over Lambda's 6 MB": (raw_image(bytes(6 * 1024 * 1024 + 1)), 413),
     "images and instances together": (body({"images": [base64.b64encode(_PNG).decode()], "instances": [ROW]}), 400),
     "scores is not a boolean": (body({"instances": [ROW], "scores": "yes"}), 400),
+    "boolean pixel beside scores: true": (body({"instances": [[True] + ROW[1:]], "scores": True}), 422),
+    "inputs is a number": (body({"instances": [ROW], "inputs": 1}), 400),
 }
 CATALOGUE.update(IMAGE_CASES)
 
