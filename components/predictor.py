@@ -174,6 +174,7 @@ class MnistPredictor(pulumi.ComponentResource):
             authorization_type="AWS_IAM" if args.auth == "iam" else "NONE", opts=self._child)
         if args.auth == "none":
             pulumi.log.warn(f"{n}: auth='none' makes POST /predict public; anyone can invoke it", resource=self)
+            self._page_route(api, integration, function, qualifier)
         access_logs = self._log_group("api", "api-access")
         stage = aws.apigatewayv2.Stage(
             f"{n}-stage", api_id=api.id, name="$default", auto_deploy=True,
@@ -186,3 +187,16 @@ class MnistPredictor(pulumi.ComponentResource):
             principal="apigateway.amazonaws.com", qualifier=qualifier,
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/POST/predict"), opts=self._child)
         return api, stage
+
+    def _page_route(self, api: aws.apigatewayv2.Api, integration: aws.apigatewayv2.Integration,
+                    function: aws.lambda_.Function, qualifier: pulumi.Output[str] | None) -> None:
+        # The drawing page, served by the same function. Public APIs only: a browser cannot sign SigV4 requests, so
+        # under IAM auth the page could not call POST /predict (it stays local: python -m function.local).
+        n = self._name
+        aws.apigatewayv2.Route(
+            f"{n}-page-route", api_id=api.id, route_key="GET /",
+            target=integration.id.apply(lambda i: f"integrations/{i}"), authorization_type="NONE", opts=self._child)
+        aws.lambda_.Permission(
+            f"{n}-invoke-page", action="lambda:InvokeFunction", function=function.name,
+            principal="apigateway.amazonaws.com", qualifier=qualifier,
+            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/GET/"), opts=self._child)
