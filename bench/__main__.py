@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data, deps, report, runner
+from bench import data, deps, images, report, runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -100,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     report.write(rows, meta, args.out)
     print(report.markdown(rows, meta))
+    # Images have no counterpart in the tutorial, so they get a table of their own rather than a ratio.
+    log("measuring image requests (bench/images.py) ...")
+    image_table = images.markdown(images.measure(prepared.project_model, args.cold, args.warm), prepared.name)
+    (args.out / "images.md").write_text(image_table)
+    print(image_table)
     misses = [row["figure"] for row in rows if row["verdict"] == "MISS"]
     if misses:
         log(f"goals missed: {', '.join(misses)}")
