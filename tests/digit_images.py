@@ -46,8 +46,8 @@ def on_transparent_canvas(image: Image.Image, seed: int) -> Image.Image:
 
 
 def thick(image: Image.Image) -> Image.Image:
-    """Strokes made thicker, as with a felt pen."""
-    return image.filter(ImageFilter.MaxFilter(15))
+    """Strokes made thicker, as with a felt pen: 4 px more on each side, 5% of the picture's 160 px."""
+    return image.filter(ImageFilter.MaxFilter(9))
 
 
 # kind -> (row, max value, seed) -> file bytes
