@@ -169,3 +169,29 @@ def test_row_requests_never_import_pillow(model_dir: Path, s3_server: str) -> No
     result = subprocess.run([sys.executable, "-c", probe], cwd=FUNCTION_DIR, env=env, capture_output=True, text=True)
     # then Pillow was never loaded
     assert result.stdout.split() == ["200", "False"], result.stderr[-1000:]
+
+
+def test_vote_shares_weigh_by_inverse_distance_and_an_exact_match_takes_all() -> None:
+    from knn import KnnModel
+
+    # given a model over four points of classes 0, 0, 1, 2 (k=3, distance-weighted) and the same with uniform votes
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0], [5.0, 5.0]])
+    y = np.array([0, 0, 1, 2])
+    distance = KnnModel.fit(np.zeros(2), np.eye(2), X, y, k=3)
+    uniform = KnnModel.fit(np.zeros(2), np.eye(2), X, y, k=3, weights="uniform")
+    query = np.array([[0.5, 1.0], [0.0, 0.0]])
+    # when the shares are computed
+    shares = distance.scores(*distance.kneighbors(query))
+    flat = uniform.scores(*uniform.kneighbors(query))
+    # then (all three neighbours of row 1 being equally far) they follow 1/distance, sum to 1 per row, and an
+    # exact match (row 2) takes the whole vote
+    assert np.allclose(shares[0], [2 / 3, 1 / 3, 0], atol=0.02) and np.allclose(shares.sum(axis=1), 1)
+    assert shares[1].tolist() == [1.0, 0.0, 0.0]
+    assert np.allclose(flat[0], [2 / 3, 1 / 3, 0], atol=0.01)
+    assert shares.argmax(axis=1).tolist() == distance.predict(query).tolist()
+
+
+def test_a_model_of_unknown_layout_refuses_images(app: ModuleType, held_out, monkeypatch) -> None:
+    monkeypatch.setattr(app, "NORMALISATION", None)
+    status, body = call(app, {"images": [b64(first_png(held_out)[0])]})
+    assert status == 422 and "retrain" in body["error"]
