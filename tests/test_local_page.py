@@ -51,3 +51,19 @@ def test_local_api_serves_the_page_and_names_it_in_the_ready_line(local_api: dic
     assert status == 200 and body == b""
     status, _, _ = http(local_api["page"] + "index.html", method="GET")
     assert status == 404
+
+
+def test_local_api_reads_a_raw_png_body_as_curl_sends_it(local_api: dict[str, str], model_dir) -> None:
+    import json
+
+    import numpy as np
+
+    from digit_images import inverted, picture, png
+
+    # given curl --data-binary @digit.png -H 'content-type: image/png' against the local API
+    X, y = np.load(model_dir / "test_features.npy"), np.load(model_dir / "test_labels.npy")
+    status, _, body = http(local_api["url"] + "?scores=true", png(inverted(picture(X[0], 16))),
+                           headers={"content-type": "image/png"})
+    # then the binary body reaches the handler intact (base64-encoded, as API Gateway does) and is predicted
+    reply = json.loads(body)
+    assert status == 200 and reply["predictions"] == [int(y[0])] and len(reply["scores"][0]) == 10
