@@ -94,25 +94,6 @@ def _image_rows(files: list[bytes] | None = None, encoded: object = None) -> np.
     return image.to_rows(image.from_base64(encoded) if files is None else files, NORMALISATION)
 
 
-def _raw_image(event: dict[str, Any], content_type: str) -> bytes:
-    """A body that is one image file (curl --data-binary @seven.png -H 'content-type: image/png')."""
-    if content_type not in ("image/png", "image/jpeg"):
-        raise UnsupportedFormat(f"content type {content_type[:80]!r} is not supported; send image/png, "
-                                "image/jpeg or application/json")
-    body = event.get("body") or ""
-    if len(body) > MAX_BODY_BYTES * 4 // 3 + 4:
-        raise TooLarge(f"the image is over {MAX_BODY_BYTES} bytes; send a smaller one")
-    try:
-        data = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("latin-1")
-    except (binascii.Error, UnicodeEncodeError):
-        raise BadRequest("the image body is not valid base64") from None
-    if len(data) > MAX_BODY_BYTES:
-        raise TooLarge(f"the image is over {MAX_BODY_BYTES} bytes; send a smaller one")
-    if not data:
-        raise BadRequest("the body is empty; send one PNG or JPEG image")
-    return data
-
-
 def _options(request: dict[str, Any], query: str = "") -> dict[str, bool]:
     """The optional extras: "scores" (vote shares) and "inputs" (the rows the model saw); JSON or query string."""
     from urllib.parse import parse_qs
@@ -174,7 +155,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if content_type.startswith("image/") and http.get("method", "POST") == "POST":
             fields["source"] = "image"
             options = _options({}, event.get("rawQueryString") or "")
-            found = _image_rows([_raw_image(event, content_type)])
+            import image
+
+            found = _image_rows([image.from_body(event, content_type, MAX_BODY_BYTES)])
         else:
             raw = _body(event)
             request = batch.parse_body(raw, MAX_ROWS)

@@ -55,6 +55,25 @@ def from_base64(items: object) -> list[bytes]:
     return decoded
 
 
+def from_body(event: dict[str, Any], content_type: str, max_bytes: int) -> bytes:
+    """A request body that is one image file (curl --data-binary @seven.png -H 'content-type: image/png')."""
+    if content_type not in IMAGE_TYPES:
+        raise UnsupportedFormat(f"content type {content_type[:80]!r} is not supported; send image/png, "
+                                "image/jpeg or application/json")
+    body = event.get("body") or ""
+    if len(body) > max_bytes * 4 // 3 + 4:
+        raise TooLarge(f"the image is over {max_bytes} bytes; send a smaller one")
+    try:
+        data = base64.b64decode(body, validate=True) if event.get("isBase64Encoded") else body.encode("latin-1")
+    except (binascii.Error, UnicodeEncodeError):
+        raise BadRequest("the image body is not valid base64") from None
+    if len(data) > max_bytes:
+        raise TooLarge(f"the image is over {max_bytes} bytes; send a smaller one")
+    if not data:
+        raise BadRequest("the body is empty; send one PNG or JPEG image")
+    return data
+
+
 def _sniff(data: bytes) -> None:
     if data.startswith(_PNG) or data.startswith(_JPEG):
         return
