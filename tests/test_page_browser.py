@@ -99,11 +99,13 @@ def test_drawn_digit_is_predicted_with_vote_shares_and_the_image_seen(
     assert errors == []
 
 
-def test_pen_strokes_clear_and_keyboard_reach(browser, local_api: dict[str, str], tmp_path: Path) -> None:
-    # given the page and a 7 drawn with a pen
+@pytest.mark.parametrize("pointer", ["pen", "touch"])
+def test_pen_or_finger_strokes_clear_and_keyboard_reach(
+        browser, local_api: dict[str, str], pointer: str, tmp_path: Path) -> None:
+    # given the page and a 7 drawn with a pen or a finger
     browser.get(local_api["page"])
     canvas = browser.find_element("id", "pad")
-    draw(browser, canvas, STROKES[7], pointer="pen")
+    draw(browser, canvas, STROKES[7], pointer=pointer)
     assert shown(browser) == "7"
     # when Clear is pressed from the keyboard (tab to it, then Enter)
     from selenium.webdriver.common.keys import Keys
