@@ -84,13 +84,17 @@ def _body(event: dict[str, Any]) -> str:
     return body
 
 
-def _image_rows(files: list[bytes] | None = None, encoded: object = None) -> np.ndarray:
-    """Image files (or the request's base64 "images") as rows normalised the way the training images were made."""
+def _image_rows(files: list[bytes] | None = None, encoded: object = None,
+                raw_event: dict[str, Any] | None = None) -> np.ndarray:
+    """Image files, the request's base64 "images", or a raw image body, as rows normalised like the training images."""
     import image  # only now: Pillow stays out of the cold start of row requests
 
     if NORMALISATION is None:
         raise InvalidRows(f"this model was trained on rows of {MODEL.n_features} values of an unknown layout, so "
                           "it cannot read images; retrain with python -m training --dataset mnist or digits")
+    if raw_event is not None:
+        content_type = (raw_event.get("headers") or {}).get("content-type", "").split(";")[0].strip().lower()
+        files = [image.from_body(raw_event, content_type, MAX_BODY_BYTES)]
     return image.to_rows(image.from_base64(encoded) if files is None else files, NORMALISATION)
 
 
@@ -155,9 +159,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if content_type.startswith("image/") and http.get("method", "POST") == "POST":
             fields["source"] = "image"
             options = _options({}, event.get("rawQueryString") or "")
-            import image
-
-            found = _image_rows([image.from_body(event, content_type, MAX_BODY_BYTES)])
+            found = _image_rows(raw_event=event)
         else:
             raw = _body(event)
             request = batch.parse_body(raw, MAX_ROWS)
