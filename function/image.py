@@ -1,6 +1,7 @@
 """PNG/JPEG digits as people send them -> rows shaped like the model's training images.
 
-Pillow is imported here only, and this module only when an image arrives, so row requests keep their cold start.
+Pillow is imported inside functions only (here and in normalise.py), and app.py imports this module only when an
+image arrives, so row requests keep their cold start.
 Decoding is bounded before any pixel is touched: the format from the magic bytes, the size from the header.
 """
 
@@ -26,7 +27,6 @@ _WORK_SIDE = 512
 _PNG, _JPEG = b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff"
 _OTHER_FORMATS = {b"GIF8": "GIF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"BM": "BMP", b"RIFF": "WebP",
                   b"<svg": "SVG", b"<?xm": "SVG/XML", b"\x00\x00\x01\x00": "ICO"}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 IMAGE_TYPES = ("image/png", "image/jpeg")
 _TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
               7: "TRANSVERSE", 8: "ROTATE_90"}
@@ -77,7 +77,7 @@ def from_body(event: dict[str, Any], content_type: str, max_bytes: int) -> bytes
 def _sniff(data: bytes) -> None:
     if data.startswith(_PNG) or data.startswith(_JPEG):
         return
-    head = data.lstrip()[:64].lower()
+    head = data[:256].lstrip()[:64].lower()
     name = next((fmt for magic, fmt in _OTHER_FORMATS.items() if data.startswith(magic) or head.startswith(magic)),
                 None)
     if name is None and b"<svg" in head:
