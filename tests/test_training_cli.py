@@ -163,3 +163,11 @@ def test_successful_run_replaces_a_previous_model(tmp_path: Path) -> None:
 def test_bad_options_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
     result = train(*args, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_metadata_records_the_image_normalisation_of_each_dataset_kind() -> None:
+    from training.__main__ import normalisation
+
+    assert normalisation("digits", 64) == {"kind": "digits-8", "size": 8, "max_value": 16}
+    assert normalisation("mnist", 784)["kind"] == normalisation("data/mine.npz", 784)["kind"] == "mnist-28"
+    assert normalisation("data/other.npz", 100) == {"kind": "none"}
