@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data, deps, metrics_cost, report, runner
+from bench import data, deps, images, metrics_cost, report, runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -123,6 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     meta["notes"].append(metrics_cost.note(meta["metrics_cold_start_ms"], metrics_runs))
     report.write(rows, meta, args.out)
     print(report.markdown(rows, meta))
+    # Images have no counterpart in the tutorial, so they get a table of their own rather than a ratio.
+    log("measuring image requests (bench/images.py) ...")
+    image_table = images.markdown(images.measure(prepared.project_model, args.cold, args.warm), prepared.name)
+    (args.out / "images.md").write_text(image_table)
+    print(image_table)
     misses = [row["figure"] for row in rows if row["verdict"] == "MISS"]
     if misses:
         log(f"goals missed: {', '.join(misses)}")

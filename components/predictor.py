@@ -226,6 +226,7 @@ class MnistPredictor(pulumi.ComponentResource):
             authorization_type="AWS_IAM" if args.auth == "iam" else "NONE", opts=self._child)
         if args.auth == "none":
             pulumi.log.warn(f"{n}: auth='none' makes POST /predict public; anyone can invoke it", resource=self)
+            self._page_route(api, integration, function, qualifier)
         # API Gateway lists every access-log group it writes to in one account-wide resource policy (5,120
         # characters, entries never removed) except under /aws/vendedlogs/, which it covers with one wildcard.
         # Project, stack and a generated suffix keep names apart across stacks and replacements.
@@ -249,3 +250,16 @@ class MnistPredictor(pulumi.ComponentResource):
                  if self.batch_function is not None else None)
         self._ops = operations.Operations(self._name, self._args, self, function, api, batch)
         self.dashboard_url = self._ops.dashboard_url
+
+    def _page_route(self, api: aws.apigatewayv2.Api, integration: aws.apigatewayv2.Integration,
+                    function: aws.lambda_.Function, qualifier: pulumi.Output[str] | None) -> None:
+        # The drawing page, served by the same function. Public APIs only: a browser cannot sign SigV4 requests, so
+        # under IAM auth the page could not call POST /predict (it stays local: python -m function.local).
+        n = self._name
+        aws.apigatewayv2.Route(
+            f"{n}-page-route", api_id=api.id, route_key="GET /",
+            target=integration.id.apply(lambda i: f"integrations/{i}"), authorization_type="NONE", opts=self._child)
+        aws.lambda_.Permission(
+            f"{n}-invoke-page", action="lambda:InvokeFunction", function=function.name,
+            principal="apigateway.amazonaws.com", qualifier=qualifier,
+            source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/GET/"), opts=self._child)

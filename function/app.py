@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 import batch
-from errors import BadRequest, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat, clip
+from errors import BadRequest, InvalidRows, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat, clip
 from knn import KnnModel
 from logs import get_logger
 from metrics import from_environment as metrics_emitter
+from normalise import for_model
 from source import S3Source
 
 logger = get_logger()
@@ -61,6 +62,7 @@ def _value_range(metadata: dict[str, Any]) -> list[float]:
 try:
     MODEL, MODEL_INFO = load_model(MODEL_DIR)
     VALUE_RANGE: tuple[float, float] = tuple(MODEL_INFO["value_range"])
+    NORMALISATION = for_model(json.loads((MODEL_DIR / "metadata.json").read_text()))
     S3 = S3Source(MAX_OBJECT_BYTES)
 except Exception as exc:  # fail the init, loudly and on one line, rather than at the first request
     logger.critical(f"cannot start: model folder {MODEL_DIR} is unusable: {type(exc).__name__}: {exc}")
@@ -130,19 +132,63 @@ def _body(event: dict[str, Any]) -> str:
     return body
 
 
+def _image_rows(files: list[bytes] | None = None, encoded: object = None,
+                raw_event: dict[str, Any] | None = None) -> np.ndarray:
+    """Image files, the request's base64 "images", or a raw image body, as rows normalised like the training images."""
+    import image  # only now: Pillow stays out of the cold start of row requests
+
+    if NORMALISATION is None:
+        raise InvalidRows(f"this model was trained on rows of {MODEL.n_features} values of an unknown layout, so "
+                          "it cannot read images; retrain with python -m training --dataset mnist or digits")
+    if raw_event is not None:
+        content_type = (raw_event.get("headers") or {}).get("content-type", "").split(";")[0].strip().lower()
+        files = [image.from_body(raw_event, content_type, MAX_BODY_BYTES)]
+    return image.to_rows(image.from_base64(encoded) if files is None else files, NORMALISATION)
+
+
+def _options(request: dict[str, Any], query: str = "") -> dict[str, bool]:
+    """The optional extras: "scores" (vote shares) and "inputs" (the rows the model saw); JSON or query string."""
+    from urllib.parse import parse_qs
+
+    options = {name: request.pop(name) for name in ("scores", "inputs") if name in request}
+    for name, values in parse_qs(query).items():
+        if name in ("scores", "inputs"):
+            options[name] = {"true": True, "false": False}.get(values[-1], values[-1])
+    for name, value in options.items():
+        if not isinstance(value, bool):
+            raise BadRequest(f'"{name}" must be true or false')
+    return options
+
+
+def _page() -> dict[str, Any]:
+    """GET /: the drawing page (routed only when the API is public; with IAM auth it is local only)."""
+    html = (Path(__file__).resolve().parent / "page.html").read_text()
+    # The page talks to this API only: nothing else may load or connect, whatever a user pastes into it.
+    policy = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
+              "connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+    return {"statusCode": 200, "headers": {"content-type": "text/html; charset=utf-8",
+                                           "content-security-policy": policy, "cache-control": "no-cache"},
+            "body": html}
+
+
 def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarray:
     keys = set(request)
     if keys == {"instances"}:
         fields["source"] = "inline"
         return batch.from_instances(request["instances"], raw)
+    if keys == {"images"}:
+        fields["source"] = "images"
+        return _image_rows(encoded=request["images"])
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
+        if key.lower().endswith((".png", ".jpg", ".jpeg")):
+            return _image_rows([S3.read(bucket, key)])
         limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features,
                               VALUE_RANGE)
         return batch.from_object(key, S3.read(bucket, key), limits)
-    raise BadRequest('send exactly one input: {"bucket": ..., "key": ...} or {"instances": [[...]]}; '
-                     f"got fields {', '.join(clip(key) for key in sorted(keys)[:5])}")
+    raise BadRequest('send exactly one input: {"bucket": ..., "key": ...}, {"instances": [[...]]} or '
+                     f'{{"images": [...]}}; got fields {", ".join(clip(key) for key in sorted(keys)[:5])}')
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -150,12 +196,40 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     fields: dict[str, Any] = {"request_id": getattr(context, "aws_request_id", "-"), "source": "-", "rows": 0}
     try:
-        raw = _body(event if isinstance(event, dict) else {})
-        rows = batch.validate(_rows(batch.parse_body(raw, MAX_ROWS), raw, fields), MODEL.n_features, MAX_ROWS,
-                              VALUE_RANGE)
+        event = event if isinstance(event, dict) else {}
+        http = (event.get("requestContext") or {}).get("http") or {}
+        if http.get("method") in ("GET", "HEAD") and event.get("rawPath") == "/":
+            fields["source"] = "page"
+            response = _page()
+            fields.update(status=200, ms=round((time.perf_counter() - started) * 1000, 2))
+            logger.info("page", extra=fields)
+            return response
+        content_type = ((event.get("headers") or {}).get("content-type") or "").split(";")[0].strip().lower()
+        if content_type.startswith("image/") and http.get("method", "POST") == "POST":
+            fields["source"] = "image"
+            options = _options({}, event.get("rawQueryString") or "")
+            found = _image_rows(raw_event=event)
+        else:
+            raw = _body(event)
+            request = batch.parse_body(raw, MAX_ROWS)
+            options = _options(request)
+            # The rows' boolean check reads the raw text, where "scores": true would look like a boolean pixel.
+            found = _rows(request, json.dumps(request.get("instances")) if options else raw, fields)
+        rows = batch.validate(found, MODEL.n_features, MAX_ROWS, VALUE_RANGE)
         fields["rows"] = len(rows)
-        predictions = MODEL.predict(rows).tolist()
-        response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO})
+        payload: dict[str, Any] = {}
+        if options.get("scores"):
+            dist, idx = MODEL.kneighbors(rows)
+            predictions = MODEL.vote(dist, idx).tolist()
+            payload["scores"] = np.round(MODEL.scores(dist, idx), 4).tolist()
+        else:
+            predictions = MODEL.predict(rows).tolist()
+        if options.get("inputs"):
+            payload["inputs"] = np.asarray(rows, dtype=np.float32).round().astype(np.int64).tolist()
+            payload["input_shape"] = [NORMALISATION.size] * 2 if NORMALISATION else [MODEL.n_features]
+        # _response() turns a 200 over Lambda's cap into a 413.
+        response = _response(200, {"predictions": predictions, "count": len(predictions), "model": MODEL_INFO,
+                                   **payload})
     except RequestError as exc:
         headers = {"allow": "POST"} if isinstance(exc, MethodNotAllowed) else None
         response = _response(exc.status, {"error": str(exc)}, headers)

@@ -134,6 +134,21 @@ class KnnModel:
         np.add.at(scores, (np.arange(len(idx))[:, None], self.labels[idx]), w)
         return self.classes[scores.argmax(axis=1)]
 
+    def scores(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Each row's vote share per class (in the order of `classes`), weighted as vote() weighs; rows sum to 1."""
+        k = self.k if k is None else k
+        dist, idx = dist[:, :k], idx[:, :k]
+        if self.weights == "distance":
+            with np.errstate(divide="ignore"):
+                w = 1.0 / dist  # the same float32 weights as vote(), so the largest share is the predicted class
+            exact = np.isinf(w)
+            w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float32), w)
+        else:
+            w = np.ones_like(dist)
+        shares = np.zeros((len(idx), len(self.classes)), dtype=np.float64)
+        np.add.at(shares, (np.arange(len(idx))[:, None], self.labels[idx]), w)
+        return shares / shares.sum(axis=1, keepdims=True)
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Predict a class label for each raw row."""
         if len(X) == 0:

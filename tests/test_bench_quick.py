@@ -37,6 +37,16 @@ def test_writes_table_json_and_chart(results) -> None:
     assert "Metrics cold-start cost" in table and "aws-lambda-powertools Metrics" in table
 
 
+def test_image_requests_are_measured_and_rows_never_load_pillow(results) -> None:
+    table = (results[0] / "images.md").read_text()
+    assert table in results[1]
+    cells = [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in table.splitlines()[4:]]
+    values = dict(row for row in cells if len(row) == 2)
+    assert float(values["1 image (ms, p50)"]) > 0 and float(values["10 images (ms, p50)"]) > 0
+    assert float(values["row request cold start (s, median)"]) > 0
+    assert values["Pillow loaded by a row request"] == "no"
+
+
 def test_ratios_are_computed_from_the_measured_values(results) -> None:
     rows = {row["figure"]: row for row in json.loads((results[0] / "latest.json").read_text())["rows"]}
     assert FIGURES <= set(rows)

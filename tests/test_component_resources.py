@@ -188,8 +188,28 @@ def test_invoke_permission_is_scoped_to_this_api_and_route(default) -> None:
 
 def test_public_auth_is_an_explicit_opt_in_with_a_warning(function_dir: Path) -> None:
     deployment = up(function_dir, auth="none")
-    assert deployment.mocks.one("aws:apigatewayv2/route:Route")["authorizationType"] == "NONE"
+    routes = {r["routeKey"]: r for r in deployment.mocks.of_type("aws:apigatewayv2/route:Route")}
+    assert routes["POST /predict"]["authorizationType"] == "NONE"
     assert any("public" in warning for warning in deployment.warnings)
+
+
+def test_public_api_also_serves_the_drawing_page_from_the_same_function(function_dir: Path) -> None:
+    # given a stack deployed with auth none
+    deployment = up(function_dir, auth="none")
+    # then GET / is routed to the function's integration, and API Gateway may invoke the function for it
+    routes = {r["routeKey"]: r for r in deployment.mocks.of_type("aws:apigatewayv2/route:Route")}
+    assert set(routes) == {"POST /predict", "GET /"}
+    assert routes["GET /"]["target"] == routes["POST /predict"]["target"] == "integrations/demo-integration-id"
+    assert routes["GET /"]["authorizationType"] == "NONE"
+    arns = {p["sourceArn"] for p in deployment.mocks.of_type("aws:lambda/permission:Permission")}
+    assert arns == {"arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/POST/predict",
+                    "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/*/GET/"}
+
+
+def test_with_iam_auth_there_is_no_page_route(default) -> None:
+    # a browser cannot sign SigV4, so under IAM auth the page is local only: no GET / route, no permission for it
+    assert [r["routeKey"] for r in default.mocks.of_type("aws:apigatewayv2/route:Route")] == ["POST /predict"]
+    assert len(default.mocks.of_type("aws:lambda/permission:Permission")) == 1
 
 
 def test_provisioned_concurrency_publishes_and_routes_through_an_alias(function_dir: Path) -> None:

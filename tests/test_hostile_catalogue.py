@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import hostile
+import hostile_images
 from conftest import DATA_BUCKET, LambdaContext, load_event
 
 GOOD_ROW = [0] * 64
@@ -220,6 +221,55 @@ CATALOGUE: dict[str, tuple[Case, int]] = {
 }
 
 
+def image(data: bytes) -> Case:
+    """A case sending one image file base64-encoded in {"images": [...]}."""
+    return body({"images": [base64.b64encode(data).decode()]})
+
+
+def raw_image(data: bytes, content_type: str = "image/png") -> Case:
+    """A case whose whole body is one image file (API Gateway base64-encodes it)."""
+    return body(base64.b64encode(data).decode(), isBase64Encoded=True, headers={"content-type": content_type})
+
+
+_DIGIT = hostile_images.digit()
+_PNG = hostile_images.saved(_DIGIT, "PNG")
+_JPEG = hostile_images.saved(_DIGIT, "JPEG")
+IMAGE_CASES: dict[str, tuple[Case, int]] = {
+    "PNG declaring 12,000 x 12,000 pixels (140 KB)": (lambda s3, tmp: image(hostile_images.png_bomb())(s3, tmp), 413),
+    "PNG bomb as a raw image/png body": (lambda s3, tmp: raw_image(hostile_images.png_bomb())(s3, tmp), 413),
+    "PNG bomb from S3": (obj("h/bomb.png", lambda tmp: hostile_images.png_bomb()), 413),
+    "truncated PNG": (image(_PNG[: len(_PNG) // 2]), 422),
+    "PNG cut inside its header": (image(_PNG[:20]), 422),
+    "truncated JPEG": (image(_JPEG[: len(_JPEG) // 2]), 422),
+    "GIF": (image(hostile_images.saved(_DIGIT, "GIF")), 415),
+    "TIFF": (image(hostile_images.saved(_DIGIT, "TIFF")), 415),
+    "WebP": (image(hostile_images.saved(_DIGIT, "WEBP")), 415),
+    "BMP": (image(hostile_images.saved(_DIGIT, "BMP")), 415),
+    "SVG": (image(hostile_images.SVG), 415),
+    "GIF as a raw image/gif body": (raw_image(hostile_images.saved(_DIGIT, "GIF"), "image/gif"), 415),
+    "PNG sent as image/webp": (raw_image(_PNG, "image/webp"), 415),
+    "animated PNG": (image(hostile_images.animated_png()), 415),
+    "blank page": (image(hostile_images.blank_page()), 422),
+    "text named .png in S3": (obj("h/notes.png", lambda tmp: b"these are my notes, not a picture\n"), 415),
+    "empty .jpg in S3": (obj("h/empty.jpg", lambda tmp: b""), 415),
+    "image not base64": (body({"images": ["%%% not base64 %%%"]}), 400),
+    "data: URL without ;base64": (body({"images": ["data:image/png," + base64.b64encode(_PNG).decode()]}), 400),
+    "raw image/png body not base64": (body("%%%", isBase64Encoded=True, headers={"content-type": "image/png"}), 400),
+    "images is a string": (body({"images": base64.b64encode(_PNG).decode()}), 400),
+    "images is an object": (body({"images": {"0": "x"}}), 400),
+    "images is empty": (body({"images": []}), 422),
+    "images holds numbers": (body({"images": [7, 1]}), 400),
+    "65 images, over the per-request count": (body({"images": ["AAAA"] * 65}), 413),
+    "images body over Lambda's 6 MB": (body({"images": ["A" * (6 * 1024 * 1024 + 4)]}), 413),
+    "raw image body over Lambda's 6 MB": (raw_image(bytes(6 * 1024 * 1024 + 1)), 413),
+    "images and instances together": (body({"images": [base64.b64encode(_PNG).decode()], "instances": [ROW]}), 400),
+    "scores is not a boolean": (body({"instances": [ROW], "scores": "yes"}), 400),
+    "boolean pixel beside scores: true": (body({"instances": [[True] + ROW[1:]], "scores": True}), 422),
+    "inputs is a number": (body({"instances": [ROW], "inputs": 1}), 400),
+}
+CATALOGUE.update(IMAGE_CASES)
+
+
 def zipped_npy(member: bytes) -> bytes:
     """An .npz (plain zip) holding `member` as X.npy, written without numpy so any array bytes can go in."""
     buffer = io.BytesIO()
@@ -258,3 +308,13 @@ def test_hostile_input_gets_its_status_and_the_function_keeps_working(
 
 def test_catalogue_has_at_least_40_distinct_cases() -> None:
     assert len(CATALOGUE) >= 40 and len({c for c in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.mark.parametrize("case", [name for name, (_, status) in IMAGE_CASES.items() if status == 415])
+def test_refused_image_formats_name_the_accepted_ones(case: str, app: ModuleType, s3, tmp_path: Path) -> None:
+    value, changes = IMAGE_CASES[case][0](s3, tmp_path)
+    event = load_event("predict_inline.json", body=value if isinstance(value, str) else json.dumps(value))
+    event.update({k: v for k, v in changes.items() if k != "headers"})
+    event["headers"] = {**event["headers"], **changes.get("headers", {})}
+    error = json.loads(app.handler(event, LambdaContext())["body"])["error"]
+    assert ("PNG" in error and "JPEG" in error) or ("image/png" in error and "image/jpeg" in error), error

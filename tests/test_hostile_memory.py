@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import hostile
+import hostile_images
 from conftest import DATA_BUCKET, FUNCTION_DIR
 
 MiB = 1024 * 1024
@@ -105,6 +106,24 @@ CASES: dict[str, tuple[str, Callable[[], bytes], set[int], pytest.MarkDecorator 
     "50 MB .npz of 600,000 members, end record claiming 1": (
         "mem/members1.npz", lambda: hostile.many_member_zip(claimed=1), {413, 422}, None),
 }
+
+
+def _images_body(*files: bytes) -> bytes:
+    import base64
+
+    return json.dumps({"images": [base64.b64encode(f).decode() for f in files]}).encode()
+
+
+# Images: the largest accepted (4096 x 4096) in each costly mode must be answered, not just refused, within budget.
+CASES.update({
+    "4096 x 4096 RGBA PNG, the largest accepted": ("", lambda: _images_body(hostile_images.largest("RGBA")), {200}, None),
+    "4096 x 4096 16-bit grey PNG": ("", lambda: _images_body(hostile_images.largest("I;16")), {200}, None),
+    "4096 x 4096 palette PNG with transparency": ("", lambda: _images_body(hostile_images.largest("P")), {200}, None),
+    "4096 x 4096 RGB JPEG from S3": ("mem/big.jpg", lambda: hostile_images.largest("RGB", "JPEG"), {200}, None),
+    "12,000 x 12,000 PNG bomb from S3": ("mem/bomb.png", hostile_images.png_bomb, {413}, None),
+    "64 images of 1024 x 1024 RGBA in one body": (
+        "", lambda: _images_body(*[hostile_images.largest("RGBA", side=1024)] * 64), {200}, None),
+})
 RESULTS: dict[str, dict] = {}
 
 

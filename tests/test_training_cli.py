@@ -337,3 +337,11 @@ def test_failed_swap_puts_the_previous_model_back(tmp_path: Path, monkeypatch: p
             (staging / "model.npz").write_bytes(b"new")
     # then the previous model is back, exactly, and no staging or old folder is left beside it
     assert _snapshot(out) == before and [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_metadata_records_the_image_normalisation_of_each_dataset_kind() -> None:
+    from training.__main__ import normalisation
+
+    assert normalisation("digits", 64) == {"kind": "digits-8", "size": 8, "max_value": 16}
+    assert normalisation("mnist", 784)["kind"] == normalisation("data/mine.npz", 784)["kind"] == "mnist-28"
+    assert normalisation("data/other.npz", 100) == {"kind": "none"}

@@ -74,6 +74,15 @@ def value_range(X: np.ndarray) -> list[float]:
     return [0, next(scale for scale in _SCALES if top <= scale)]
 
 
+def normalisation(dataset: str, n_features: int) -> dict[str, object]:
+    """How an image must be normalised to look like this model's training rows (read by the function)."""
+    if dataset == "digits":  # UCI optdigits: 4x4 blocks of a 32x32 bitmap, counted 0-16
+        return {"kind": "digits-8", "size": 8, "max_value": 16}
+    if n_features == 784:  # MNIST and MNIST-shaped data: 20x20 box centred by mass in 28x28, 0-255
+        return {"kind": "mnist-28", "size": 28, "max_value": 255}
+    return {"kind": "none"}
+
+
 def run(args: argparse.Namespace) -> None:
     """Load, select by cross-validation, evaluate both configurations, and write the folder."""
     import sklearn
@@ -107,7 +116,7 @@ def run(args: argparse.Namespace) -> None:
         metadata = {
             "dataset": ds.name, "n_samples": len(X_train) + len(X_test), "n_train": len(X_train), "n_test": len(X_test),
             "n_features": int(ds.X.shape[1]), "value_range": value_range(ds.X),
-            "classes": [int(c) for c in model.classes],
+            "classes": [int(c) for c in model.classes], "normalisation": normalisation(ds.name, int(ds.X.shape[1])),
             "artifact": "model.npz", "sha256": hashlib.sha256(artifact).hexdigest(), "artifact_bytes": len(artifact),
             "model": {"type": "pca-knn", "n_components": n_components, "k": k, "weights": model.weights, "storage": "uint8"},
             "cv": {"folds": select.FOLDS, "mean": served.cv_mean, "std": served.cv_std},

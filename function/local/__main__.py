@@ -155,11 +155,11 @@ def serve(args: argparse.Namespace) -> int:
 
     batch = start_batch_path(endpoint, BUCKET)  # incoming/ -> embedded SQS -> worker.handler, as on AWS
     try:  # from the ready line on, Ctrl-C means "stop serving": a clean stop, exit 0
-        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET,
+        print(json.dumps({"url": url, "s3_endpoint": endpoint, "bucket": BUCKET, "page": f"http://{host}:{port}/",
                           "incoming_prefix": batch.incoming_prefix}), flush=True)
         if args.once:
             return round_trip(url, model_dir, args.confusion)
-        log(f"serving POST {url} (Ctrl-C to stop)")
+        log(f"serving POST {url} and the drawing page at http://{host}:{port}/ (Ctrl-C to stop)")
         thread.join()
     except KeyboardInterrupt:
         log("stopping")

@@ -51,7 +51,8 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any]) -> Th
                 # Like API Gateway, refuse before reading; the unread body means the connection must close.
                 return self._error(413, f"the body is over API Gateway's {MAX_BODY_BYTES} bytes", close=True)
             body = self.rfile.read(length) if length else b""
-            if path != ROUTE[1]:
+            # GET / is the drawing page, which the handler serves itself (as it does when deployed with auth none).
+            if path != ROUTE[1] and not (path == "/" and self.command in ("GET", "HEAD")):
                 return self._error(404, f"not found; this API serves {ROUTE[0]} {ROUTE[1]}")
             event = to_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
             try:
