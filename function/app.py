@@ -132,7 +132,7 @@ def _body(event: dict[str, Any]) -> str:
     return body
 
 
-def _image_rows(files: list[bytes] | None = None, encoded: object = None,
+def image_rows(files: list[bytes] | None = None, encoded: object = None,
                 raw_event: dict[str, Any] | None = None) -> np.ndarray:
     """Image files, the request's base64 "images", or a raw image body, as rows normalised like the training images."""
     import image  # only now: Pillow stays out of the cold start of row requests
@@ -178,12 +178,12 @@ def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarr
         return batch.from_instances(request["instances"], raw)
     if keys == {"images"}:
         fields["source"] = "images"
-        return _image_rows(encoded=request["images"])
+        return image_rows(encoded=request["images"])
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
         if key.lower().endswith((".png", ".jpg", ".jpeg")):
-            return _image_rows([S3.read(bucket, key)])
+            return image_rows([S3.read(bucket, key)])
         limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features,
                               VALUE_RANGE)
         return batch.from_object(key, S3.read(bucket, key), limits)
@@ -208,7 +208,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if content_type.startswith("image/") and http.get("method", "POST") == "POST":
             fields["source"] = "image"
             options = _options({}, event.get("rawQueryString") or "")
-            found = _image_rows(raw_event=event)
+            found = image_rows(raw_event=event)
         else:
             raw = _body(event)
             request = batch.parse_body(raw, MAX_ROWS)

@@ -24,12 +24,14 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, Con
 
 import batch
 import npystream
-from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, MODEL, MODEL_INFO, VALUE_RANGE
+from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, METRICS, MODEL, MODEL_INFO, VALUE_RANGE
+from app import image_rows
 from errors import Forbidden, InvalidRows, NotFound, RequestError, TooLarge, UpstreamError, UpstreamTimeout
 from logs import get_logger
 from source import _client_error, allowed_buckets  # the API's S3 error mapping, shared rather than copied
 
 INCOMING, PREDICTIONS, ERRORS = "incoming/", "predictions/", "errors/"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # one digit per object, normalised as POST /predict does
 # Retrying may fix these (S3 busy, an event delivered before its object is readable, a role not yet in effect);
 # every other RequestError is the object's own fault and is written to errors/.
 TRANSIENT = (Forbidden, NotFound, UpstreamError, UpstreamTimeout)
@@ -95,11 +97,13 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
         logger.error("ignored: the output key would exceed S3's 1024 bytes; shorten the input key", extra=fields)
         return
     source: dict[str, Any] = {"bucket": bucket, "key": key, "etag": None}
+    seen: dict[str, float] = {}
     try:
-        predictions = _score(bucket, key, source)
+        predictions = _score(bucket, key, source, seen)
         fields.update(rows=len(predictions), status=200)
         _put(bucket, f"{PREDICTIONS}{path}.json", {"predictions": predictions.tolist(), "count": len(predictions),
                                                    "model": MODEL_INFO, "source": source})
+        _metric(METRICS.object_scored, len(predictions), _lag(seen))
     except TRANSIENT as exc:
         fields.update(status=exc.status, error_type=type(exc).__name__)
         logger.warning(f"transient failure, the message will be retried: {exc}", extra=fields)
@@ -107,6 +111,7 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
     except RequestError as exc:  # the object itself is at fault: retrying cannot help
         fields.update(status=exc.status, error_type=type(exc).__name__)
         _put(bucket, f"{ERRORS}{path}.json", {"error": str(exc), "status": exc.status, "source": source})
+        _metric(METRICS.object_failed, _lag(seen))
     except Exception:
         fields.update(status=500)
         logger.exception("unexpected error, the message will be retried", extra=fields)
@@ -116,8 +121,22 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
         logger.info("batch object", extra=fields)
 
 
-def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
+def _lag(seen: dict[str, float]) -> float:
+    """Seconds from the object's creation (S3's LastModified) to now, when its outcome is written."""
+    return max(0.0, time.time() - seen["created"]) if "created" in seen else 0.0
+
+
+def _metric(write: Callable[..., None], *values: float) -> None:
+    try:
+        write(*values)
+    except Exception:  # a metric is never worth a retried object
+        logger.warning("could not write metrics", exc_info=True)
+
+
+def _score(bucket: str, key: str, source: dict[str, Any], seen: dict[str, float]) -> np.ndarray:
     head = _s3(S3.head_object, Bucket=bucket, Key=key)
+    if head.get("LastModified") is not None:
+        seen["created"] = head["LastModified"].timestamp()
     size, etag = int(head["ContentLength"]), head["ETag"]
     source["etag"] = etag.strip('"')
     if key.lower().endswith(".npy"):
@@ -132,8 +151,8 @@ def _score(bucket: str, key: str, source: dict[str, Any]) -> np.ndarray:
             "; send large batches as .npy, which is streamed"
         raise TooLarge(f"the object is {size} bytes; the limit is {MAX_OBJECT_BYTES}{hint}")
     data = _open(bucket, key, etag, 0, size - 1)(size) if size else b""
-    return MODEL.predict(batch.validate(batch.from_object(key, data, LIMITS), MODEL.n_features, MAX_ROWS,
-                                        VALUE_RANGE))
+    rows = image_rows([data]) if key.lower().endswith(IMAGE_SUFFIXES) else batch.from_object(key, data, LIMITS)
+    return MODEL.predict(batch.validate(rows, MODEL.n_features, MAX_ROWS, VALUE_RANGE))
 
 
 def _score_stream(layout: npystream.NpyLayout, open_range: npystream.OpenRange) -> np.ndarray:

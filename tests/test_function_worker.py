@@ -241,3 +241,37 @@ def test_an_object_that_cannot_finish_in_time_is_refused_at_once_saying_how_to_s
     assert result == {"batchItemFailures": []}
     error = get_json(s3, "errors/slow/rows.npy.json")
     assert error["status"] == 413 and "split the file into objects of at most" in error["error"]
+
+
+def test_an_image_under_incoming_is_one_digit_normalised_as_the_api_does(worker: ModuleType, app: ModuleType,
+                                                                        s3, X) -> None:
+    from digit_images import picture, png
+
+    # given a PNG of a held-out digit, as a phone or scanner would give it, dropped under incoming/
+    data = png(picture(X[0], app.VALUE_RANGE[1]))
+    s3.put_object(Bucket=DATA_BUCKET, Key="incoming/photos/seven.png", Body=data)
+    # when its notification arrives
+    assert worker.handler(sqs_event("incoming/photos/seven.png"), LambdaContext()) == {"batchItemFailures": []}
+    # then its prediction is the one POST /predict gives for the same image
+    out = get_json(s3, "predictions/photos/seven.png.json")
+    assert out["count"] == 1 and out["predictions"] == app.MODEL.predict(app.image_rows([data])).tolist()
+
+
+def test_each_object_writes_its_metrics_with_the_lag_since_it_was_created(worker: ModuleType, s3, X,
+                                                                          monkeypatch: pytest.MonkeyPatch,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import metrics
+    from test_function_metrics import FUNCTION, NAMESPACE, check_emf, emf_lines
+
+    # given the batch function with metrics on, as the component configures it
+    monkeypatch.setattr(worker, "METRICS", metrics.Emitter(NAMESPACE, FUNCTION))
+    s3.put_object(Bucket=DATA_BUCKET, Key="incoming/metered/good.npy", Body=hostile.npy(X[:20]))
+    s3.put_object(Bucket=DATA_BUCKET, Key="incoming/metered/bad.csv", Body=b"not,a,row\n1,2\n")
+    capsys.readouterr()
+    # when one good and one unscorable object are scored
+    worker.handler(sqs_event("incoming/metered/good.npy", "incoming/metered/bad.csv"), LambdaContext())
+    scored, failed = (check_emf(d) for d in emf_lines(capsys.readouterr().out))
+    # then each writes one EMF line: rows and a small, non-negative lag; the failure counts as failed
+    assert (scored["ObjectsScored"], scored["RowsScored"], scored["ObjectsFailed"]) == (1, 20, 0)
+    assert (failed["ObjectsScored"], failed["RowsScored"], failed["ObjectsFailed"]) == (0, 0, 1)
+    assert 0 <= scored["Lag"] < 60 and 0 <= failed["Lag"] < 60
