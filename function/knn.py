@@ -6,6 +6,8 @@ function image needs numpy alone: importing scikit-learn would cost about a seco
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +20,27 @@ _CHUNK_BYTES = 4 * 1024 * 1024
 _GROUP = 64  # training points per group in the neighbour search (see kneighbors)
 _FAR = np.float32(1e30)  # |t|^2 of padding points: never among the nearest
 _ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def allowed_threads() -> int:
+    """Threads the prediction core may use: the BLAS setting (OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS), else 1.
+
+    The image and local mode set both to 1 (docs/performance.md, "Threads"); one knob governs BLAS and our own
+    threads, so a deployment that allows two cores gets both parallelised and never more threads than cores.
+    """
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    # One long-lived pool per size: a warm Lambda reuses it instead of starting threads on every request.
+    if threads not in _POOLS:
+        _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="knn")
+    return _POOLS[threads]
 
 
 def quantize(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,42 +104,57 @@ class KnnModel:
         """Map raw rows into PCA space as float32."""
         return (np.asarray(X, dtype=np.float32) - self.mean) @ self.components.T
 
-    def kneighbors(self, X: np.ndarray, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def kneighbors(self, X: np.ndarray, k: int | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, indices) of the k nearest training points per row, nearest first; exact.
 
-        Training points sit in fixed groups of _GROUP (strided, see below). The k nearest points lie in at most k groups, and each of
-        those groups has its minimum among the k smallest group minima, so only k groups per row are searched
-        in full: one pass for the minima instead of a partial sort of every distance.
+        Training points sit in fixed groups of _GROUP (strided, see below). The k nearest points lie in at most k
+        groups, and each of those groups has its minimum among the k smallest group minima, so only k groups per row
+        are searched in full: one pass for the minima instead of a partial sort of every distance.
         """
         k = self.k if k is None else k
+        threads = allowed_threads() if threads is None else max(1, threads)
         query = self.project(X)
         augmented = self._augmented  # type: ignore[attr-defined]
-        n_groups = augmented.shape[1] // _GROUP
-        k_groups = min(k, n_groups)
         chunk = max(1, _CHUNK_BYTES // (4 * augmented.shape[1]))
         dist = np.empty((len(query), k), dtype=np.float32)
         idx = np.empty((len(query), k), dtype=np.intp)
-        offsets = np.arange(_GROUP)
+        pool = _pool(threads) if threads > 1 and len(query) > 1 else None
         for start in range(0, len(query), chunk):
             q = query[start : start + chunk]
-            rows = len(q)
-            # Group g holds points g, g + n_groups, g + 2 n_groups, ...: the minima are then elementwise minimums
-            # of contiguous slices, which vectorise far better than reducing many short rows.
-            partial = (np.hstack([q, np.ones((rows, 1), np.float32)]) @ augmented).reshape(rows, _GROUP, n_groups)
-            minima = partial.min(axis=1)
-            groups = (np.argpartition(minima, k_groups - 1, axis=1)[:, :k_groups] if k_groups < n_groups
-                      else np.broadcast_to(np.arange(n_groups), (rows, n_groups)))
-            candidates = np.take_along_axis(partial, groups[:, None, :], axis=2).reshape(rows, -1)
-            candidate_idx = (offsets[None, :, None] * n_groups + groups[:, None, :]).reshape(rows, -1)
-            best = np.argpartition(candidates, k - 1, axis=1)[:, :k] if k < candidates.shape[1] else \
-                np.broadcast_to(np.arange(candidates.shape[1]), candidates.shape)
-            best_sq = np.take_along_axis(candidates, best, axis=1)
-            order = np.argsort(best_sq, axis=1, kind="stable")
-            idx[start : start + chunk] = np.take_along_axis(np.take_along_axis(candidate_idx, best, axis=1), order, axis=1)
-            # Adding |q|^2 completes the squared distance; rounding can take it slightly below zero.
-            best_sq = np.take_along_axis(best_sq, order, axis=1) + np.einsum("ij,ij->i", q, q)[:, None]
-            dist[start : start + chunk] = np.sqrt(np.maximum(best_sq, 0.0))
+            # The GEMM runs alone, on BLAS's own threads; the selection after it is numpy work that BLAS cannot
+            # parallelise, so with more than one thread allowed its rows are split across our threads (numpy
+            # releases the GIL). The two never run at once, so the cores are never oversubscribed.
+            partial = np.hstack([q, np.ones((len(q), 1), np.float32)]) @ augmented
+            if pool is None:
+                self._select(partial, q, k, dist[start : start + chunk], idx[start : start + chunk])
+                continue
+            bounds = np.linspace(0, len(q), min(threads, len(q)) + 1).astype(int)
+            list(pool.map(lambda a, b: self._select(partial[a:b], q[a:b], k, dist[start + a : start + b],
+                                                    idx[start + a : start + b]), bounds[:-1], bounds[1:]))
         return dist, idx
+
+    @staticmethod
+    def _select(partial: np.ndarray, q: np.ndarray, k: int, dist_out: np.ndarray, idx_out: np.ndarray) -> None:
+        """The k nearest of each row of `partial` (|t|^2 - 2 q.t per training point), written into the outputs."""
+        rows = len(partial)
+        n_groups = partial.shape[1] // _GROUP
+        k_groups = min(k, n_groups)
+        # Group g holds points g, g + n_groups, g + 2 n_groups, ...: the minima are then elementwise minimums
+        # of contiguous slices, which vectorise far better than reducing many short rows.
+        partial = partial.reshape(rows, _GROUP, n_groups)
+        minima = partial.min(axis=1)
+        groups = (np.argpartition(minima, k_groups - 1, axis=1)[:, :k_groups] if k_groups < n_groups
+                  else np.broadcast_to(np.arange(n_groups), (rows, n_groups)))
+        candidates = np.take_along_axis(partial, groups[:, None, :], axis=2).reshape(rows, -1)
+        candidate_idx = (np.arange(_GROUP)[None, :, None] * n_groups + groups[:, None, :]).reshape(rows, -1)
+        best = np.argpartition(candidates, k - 1, axis=1)[:, :k] if k < candidates.shape[1] else \
+            np.broadcast_to(np.arange(candidates.shape[1]), candidates.shape)
+        best_sq = np.take_along_axis(candidates, best, axis=1)
+        order = np.argsort(best_sq, axis=1, kind="stable")
+        idx_out[:] = np.take_along_axis(np.take_along_axis(candidate_idx, best, axis=1), order, axis=1)
+        # Adding |q|^2 completes the squared distance; rounding can take it slightly below zero.
+        best_sq = np.take_along_axis(best_sq, order, axis=1) + np.einsum("ij,ij->i", q, q)[:, None]
+        dist_out[:] = np.sqrt(np.maximum(best_sq, 0.0))
 
     def vote(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
         """Weighted vote over the first k neighbours of each row; returns class labels."""
@@ -134,11 +172,11 @@ class KnnModel:
         np.add.at(scores, (np.arange(len(idx))[:, None], self.labels[idx]), w)
         return self.classes[scores.argmax(axis=1)]
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Predict a class label for each raw row."""
+    def predict(self, X: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Predict a class label for each raw row (threads: default allowed_threads())."""
         if len(X) == 0:
             return self.classes[:0]
-        return self.vote(*self.kneighbors(X))
+        return self.vote(*self.kneighbors(X, threads=threads))
 
     def save(self, file: str | Path | BinaryIO) -> None:
         """Write the model as an uncompressed, pickle-free .npz (uint8 codes are already small)."""
