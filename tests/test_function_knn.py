@@ -108,3 +108,29 @@ def test_invalid_hyperparameters_are_rejected(digits) -> None:
         KnnModel.fit(pca.mean_, pca.components_, X, y, k=3, weights="cosine")
     with pytest.raises(ValueError, match="k must be"):
         KnnModel.fit(pca.mean_, pca.components_, X[:10], y[:10], k=11)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_search_gives_the_single_thread_answer(digits, model: KnnModel, threads: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # given small chunks, so each chunk's rows are split across the threads many times over
+    _, _, Xq, _ = digits
+    monkeypatch.setattr(knn, "_CHUNK_BYTES", 4 * len(model.codes) * 7)
+    one = model.kneighbors(Xq, threads=1)
+    # when the same queries are searched with more threads
+    many = model.kneighbors(Xq, threads=threads)
+    # then neighbours, distances and predictions are identical
+    assert np.array_equal(one[1], many[1]) and np.array_equal(one[0], many[0])
+    assert np.array_equal(model.predict(Xq, threads=1), model.predict(Xq, threads=threads))
+
+
+@pytest.mark.parametrize(("env", "expected"), [({}, 1), ({"OMP_NUM_THREADS": "2"}, 2),
+                                               ({"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}, 3),
+                                               ({"OPENBLAS_NUM_THREADS": "x"}, 1), ({"OMP_NUM_THREADS": "0"}, 1)])
+def test_allowed_threads_follow_the_blas_setting(env: dict[str, str], expected: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert knn.allowed_threads() == expected
