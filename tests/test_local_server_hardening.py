@@ -239,3 +239,52 @@ def test_server_header_names_no_python_version(local_api: dict[str, str]) -> Non
     assert code == 200 and headers["server"] == "mnist-local"
     code, headers, _ = http(local_api["url"].replace("/predict", "/nope"), b"{}")
     assert code == 404 and "python" not in headers["server"].lower()
+
+
+def _memory_mb(pid: int, field: str) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":")) / 1024
+
+
+def test_eight_concurrent_near_limit_npz_requests_stay_within_two_calls_of_memory(model_dir, tmp_path) -> None:
+    import io
+    import os
+    import subprocess
+    import sys
+
+    import boto3
+    import numpy as np
+
+    from conftest import ROOT
+    from function.local.guard import Limits as Defaults
+
+    # given a fresh local API that accepts as many rows as an MNIST model (10,000 x 784 values), and a 63 MB
+    # uncompressed .npz of float64 rows in its bucket: just under the 64 MiB object limit
+    env = {**os.environ, "MAX_ROWS": str(10_000 * 784 // 64)}
+    process = subprocess.Popen([sys.executable, "-m", "function.local", "--port", "0", "--model-dir", str(model_dir)],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        ready = json.loads(process.stdout.readline())
+        buffer = io.BytesIO()
+        np.savez(buffer, X=np.resize(np.arange(17, dtype=np.float64), (10_000 * 784 // 64, 64)))
+        s3 = boto3.client("s3", endpoint_url=ready["s3_endpoint"], region_name="us-east-1",
+                          aws_access_key_id="local", aws_secret_access_key="local")
+        s3.put_object(Bucket=ready["bucket"], Key="near-limit.npz", Body=buffer.getvalue())
+        request = json.dumps({"bucket": ready["bucket"], "key": "near-limit.npz"}).encode()
+        base = _memory_mb(process.pid, "VmRSS")
+        code, _, body = http(ready["url"], request, timeout=60)
+        assert code == 200 and len(json.loads(body)["predictions"]) == 10_000 * 784 // 64
+        one_call = _memory_mb(process.pid, "VmHWM") - base
+        # when eight clients send it at once
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda _: http(ready["url"], request, timeout=120)[0], range(8)))
+        # then the peak grows by at most the calls allowed at once, not by eight calls, and every request is
+        # answered (a 503 only if it waited longer than API Gateway would, which a loaded CI machine can reach)
+        peak = _memory_mb(process.pid, "VmHWM") - base
+        print(f"\nlocal server memory: one call {one_call:.0f} MB over {base:.0f} MB; eight concurrent {peak:.0f} MB; "
+              f"statuses {codes}")
+        assert set(codes) <= {200, 503} and codes.count(200) >= Defaults().max_calls
+        assert peak <= Defaults().max_calls * one_call * 1.3 + 32
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

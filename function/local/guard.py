@@ -28,6 +28,8 @@ class Limits:
     """Request bodies held at once (declared Content-Length), so many near-limit bodies cannot add up."""
     max_calls: int = 2
     """Handler calls at once: each may decode up to a 64 MiB S3 object, so memory stays a few calls' worth."""
+    call_wait_s: float = 29.0
+    """How long a request waits for a call slot before its 503: API Gateway would have answered 504 by then."""
     drain_bytes: int = 32 * MIB
     """A refused body is read and discarded up to this, so a client that sends it all still sees the refusal."""
     linger_s: float = 5.0

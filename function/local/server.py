@@ -123,7 +123,7 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any], limit
         def _handle(self, body: bytes) -> None:
             event = to_event(self.command, self.path, dict(self.headers.items()), body, self.client_address[0])
             # Bounded handler calls: each may hold a large decoded batch, so memory stays a few calls' worth.
-            if not self.server.calls.acquire(timeout=LocalContext.timeout_s):
+            if not self.server.calls.acquire(timeout=limits.call_wait_s):
                 raise Refusal(503, "the local API is busy; retry in a moment")
             try:
                 result = handler(event, LocalContext())
