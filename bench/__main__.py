@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench import data, deps, report, runner
+from bench import data, deps, metrics_cost, report, runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 QUICK_RESULTS = RESULTS / "quick"
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
             if not args.quick else "- Quick mode: digits, few runs, dependency sizes not measured, goals not judged.",
         ],
     }
+    metrics_runs = 2 if args.quick else 7
+    meta["metrics_cold_start_ms"] = metrics_cost.measure(metrics_runs)
+    meta["notes"].append(metrics_cost.note(meta["metrics_cold_start_ms"], metrics_runs))
     report.write(rows, meta, args.out)
     print(report.markdown(rows, meta))
     missed = misses(rows, needed_memory, default_memory)

@@ -18,9 +18,13 @@ def write_logs(log_group_arn: str) -> str:
 
 
 def read_inputs(bucket_arn: str, prefix: str) -> str:
-    """Read objects of the data bucket (under the prefix): the tutorial's AmazonS3FullAccess, cut to one action."""
+    """Read objects of the data bucket (under the prefix), and list only there so a missing key is 404, not 403."""
+    # Without s3:ListBucket, S3 answers AccessDenied for a key that does not exist, hiding "upload it first".
+    listing: dict = {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn}
+    if prefix:  # no prefix: the whole bucket is readable anyway, and a condition on an absent key never matches
+        listing["Condition"] = {"StringLike": {"s3:prefix": f"{prefix}*"}}
     return json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/{prefix}*"}]})
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"{bucket_arn}/{prefix}*"}, listing]})
 
 
 def tls_only(bucket_arn: str) -> str:

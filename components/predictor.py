@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
-import pulumi_docker as docker
+import pulumi_docker_build as docker_build
 
-from . import policies
+from . import artifacts, operations, policies
 from .args import MnistPredictorArgs
 
-MODEL_FILES = ("model/model.npz", "model/metadata.json")
 SAMPLE_FILE = "model/test_features.npy"
 SAMPLE_KEY = "samples/test_features.npy"
 
@@ -44,15 +44,17 @@ class MnistPredictor(pulumi.ComponentResource):
     """CloudWatch log group of the function (JSON lines)."""
     sample_key: pulumi.Output[str]
     """Key of the uploaded held-out batch, or '' when upload_sample is off."""
+    dashboard_url: pulumi.Output[str]
+    """Console URL of the stack's CloudWatch dashboard."""
 
     def __init__(self, name: str, args: MnistPredictorArgs | None = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("mnist:index:MnistPredictor", name, None, opts)
         self._name = name
         self._args = args = args or MnistPredictorArgs()
-        self._dir = Path(args.function_dir).resolve() if args.function_dir else default_function_dir()
-        self._check_model()
+        self._dir = Path(os.path.abspath(args.function_dir)) if args.function_dir else default_function_dir()
         self._child = pulumi.ResourceOptions(parent=self)
+        self._check_model()
 
         bucket = self._bucket()
         image = self._image()
@@ -60,26 +62,28 @@ class MnistPredictor(pulumi.ComponentResource):
         role = self._role(bucket, log_group)
         function, target = self._function(image, role, bucket, log_group)
         api, stage = self._api(function, target)
+        self._operations(function, api)
 
         self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
         self.bucket_name = bucket.bucket
         self.function_name = function.name
         self.repository_url = self._repository.repository_url
-        self.image_uri = image.repo_digest
+        self.image_uri = self._image_uri(image)
         self.api_id = api.id
         self.log_group_name = log_group.name
         self.register_outputs({
             "url": self.url, "bucket_name": self.bucket_name, "function_name": self.function_name,
             "repository_url": self.repository_url, "image_uri": self.image_uri, "api_id": self.api_id,
-            "log_group_name": self.log_group_name, "sample_key": self.sample_key,
+            "log_group_name": self.log_group_name, "sample_key": self.sample_key, "dashboard_url": self.dashboard_url,
         })
 
     def _check_model(self) -> None:
         # At preview time, not after a long image build: the image bakes the model in.
-        missing = [f for f in MODEL_FILES if not (self._dir / f).is_file()]
-        if missing:
-            raise FileNotFoundError(f"no trained model in {self._dir / 'model'} (missing {', '.join(missing)}); "
-                                    "run `python -m training` first")
+        try:
+            summary = artifacts.check_model(self._dir, self._args.allow_digits_model)
+        except ValueError as exc:
+            raise ValueError(f"{self._name}: {exc}") from None
+        pulumi.log.info(f"{self._name}: {summary}", resource=self)
 
     def _bucket(self) -> aws.s3.Bucket:
         args, n = self._args, self._name
@@ -89,7 +93,7 @@ class MnistPredictor(pulumi.ComponentResource):
             ignore_public_acls=True, restrict_public_buckets=True, opts=self._child)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{n}-data-encryption", bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}, "bucket_key_enabled": True}],
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],  # bucket keys: KMS only
             opts=self._child)
         # After the public access block: S3 rejects some policies while the block is being applied.
         aws.s3.BucketPolicy(f"{n}-data-tls-only", bucket=bucket.id, policy=bucket.arn.apply(policies.tls_only),
@@ -98,11 +102,11 @@ class MnistPredictor(pulumi.ComponentResource):
         sample = self._dir / SAMPLE_FILE
         if args.upload_sample and sample.is_file():
             obj = aws.s3.BucketObjectv2(f"{n}-sample", bucket=bucket.id, key=f"{args.input_prefix}{SAMPLE_KEY}",
-                                        source=pulumi.FileAsset(str(sample)), opts=self._child)
+                                        source=pulumi.FileAsset(artifacts.portable(sample)), opts=self._child)
             self.sample_key = obj.key
         return bucket
 
-    def _image(self) -> docker.Image:
+    def _image(self) -> docker_build.Image:
         args, n = self._args, self._name
         self._repository = repo = aws.ecr.Repository(
             f"{n}-repo", force_delete=True, image_scanning_configuration={"scan_on_push": True},
@@ -110,19 +114,24 @@ class MnistPredictor(pulumi.ComponentResource):
         aws.ecr.LifecyclePolicy(f"{n}-repo-lifecycle", repository=repo.name,
                                 policy=policies.keep_recent_images(args.image_keep_count), opts=self._child)
         token = aws.ecr.get_authorization_token_output(registry_id=repo.registry_id)
-        # The classic builder never wraps the image in an OCI index with attestations, which Lambda rejects.
-        builder = docker.BuilderVersion.BUILDER_BUILD_KIT if args.use_buildkit else docker.BuilderVersion.BUILDER_V1
-        return docker.Image(
-            f"{n}-image",
-            image_name=repo.repository_url.apply(lambda url: f"{url}:latest"),
-            build=docker.DockerBuildArgs(context=str(self._dir), dockerfile=str(self._dir / "Dockerfile"),
-                                         platform=args.platform, builder_version=builder),
-            registry=docker.RegistryArgs(server=repo.repository_url, username=token.user_name,
-                                         password=pulumi.Output.secret(token.password)),
+        # BuildKit via buildx for exactly one platform, provenance off (the provider's default): the push is a
+        # single-platform manifest, which Lambda needs, on the classic and the containerd image store alike.
+        # The classic builder mis-builds foreign platforms on the containerd store (moby#47823; docs/deploy.md).
+        context = artifacts.portable(self._dir)  # relative: another checkout or CI runner sees no change
+        return docker_build.Image(
+            f"{n}-image", context={"location": context}, dockerfile={"location": f"{context}/Dockerfile"},
+            platforms=[args.platform], push=True, tags=[repo.repository_url.apply(lambda url: f"{url}:latest")],
+            registries=[{"address": repo.repository_url, "username": token.user_name,
+                         "password": pulumi.Output.secret(token.password)}],
             opts=self._child)
 
-    def _log_group(self, role: str, what: str) -> aws.cloudwatch.LogGroup:
-        return aws.cloudwatch.LogGroup(f"{self._name}-{role}-logs", retention_in_days=self._args.log_retention_days,
+    def _image_uri(self, image: docker_build.Image) -> pulumi.Output[str]:
+        # By digest, never by tag: a new image then redeploys the function.
+        return pulumi.Output.concat(self._repository.repository_url, "@", image.digest)
+
+    def _log_group(self, role: str, what: str, name_prefix: str | None = None) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(f"{self._name}-{role}-logs", name_prefix=name_prefix,
+                                       retention_in_days=self._args.log_retention_days,
                                        tags={**self._args.tags, "purpose": what}, opts=self._child)
 
     def _role(self, bucket: aws.s3.Bucket, log_group: aws.cloudwatch.LogGroup) -> aws.iam.Role:
@@ -135,15 +144,25 @@ class MnistPredictor(pulumi.ComponentResource):
             aws.iam.RolePolicy(f"{n}-read-inputs", role=role.id,
                                policy=bucket.arn.apply(lambda arn: policies.read_inputs(arn, prefix)), opts=self._child),
         ]
+        if self._args.tracing:
+            self._policies.append(aws.iam.RolePolicy(f"{n}-send-traces", role=role.id,
+                                                     policy=operations.xray_policy(), opts=self._child))
         return role
 
-    def _function(self, image: docker.Image, role: aws.iam.Role, bucket: aws.s3.Bucket,
+    def _function(self, image: docker_build.Image, role: aws.iam.Role, bucket: aws.s3.Bucket,
                   log_group: aws.cloudwatch.LogGroup) -> tuple[aws.lambda_.Function, pulumi.Output[str] | None]:
         args, n = self._args, self._name
+        held = args.reserved_concurrency or args.provisioned_concurrency
+        if held:
+            # Both come out of the account's pool, which must keep its unreserved floor: a quota of 10 allows neither.
+            pulumi.log.info(f"{n}: holding {held} concurrent executions needs an account concurrency quota of at "
+                            f"least {held + 100}; new accounts (quota 10) cannot (docs/deploy.md)", resource=self)
         function = aws.lambda_.Function(
-            f"{n}-fn", package_type="Image", image_uri=image.repo_digest,  # by digest: a new image redeploys
+            f"{n}-fn", package_type="Image", image_uri=self._image_uri(image),
             role=role.arn, architectures=[args.architecture], memory_size=args.memory_size, timeout=args.timeout,
-            environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO"}},
+            environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO",
+                                       **operations.function_environment(args)}},
+            tracing_config=operations.tracing_config(args),
             logging_config={"log_format": "JSON", "log_group": log_group.name, "application_log_level": "INFO",
                             "system_log_level": "WARN"},
             reserved_concurrent_executions=-1 if args.reserved_concurrency is None else args.reserved_concurrency,
@@ -174,7 +193,12 @@ class MnistPredictor(pulumi.ComponentResource):
             authorization_type="AWS_IAM" if args.auth == "iam" else "NONE", opts=self._child)
         if args.auth == "none":
             pulumi.log.warn(f"{n}: auth='none' makes POST /predict public; anyone can invoke it", resource=self)
-        access_logs = self._log_group("api", "api-access")
+        # API Gateway lists every access-log group it writes to in one account-wide resource policy (5,120
+        # characters, entries never removed) except under /aws/vendedlogs/, which it covers with one wildcard.
+        # Project, stack and a generated suffix keep names apart across stacks and replacements.
+        access_logs = self._log_group(
+            "api", "api-access",
+            name_prefix=f"/aws/vendedlogs/apigateway/{pulumi.get_project()}-{pulumi.get_stack()}-{n}-")
         stage = aws.apigatewayv2.Stage(
             f"{n}-stage", api_id=api.id, name="$default", auto_deploy=True,
             default_route_settings={"throttling_burst_limit": args.throttling_burst_limit,
@@ -186,3 +210,8 @@ class MnistPredictor(pulumi.ComponentResource):
             principal="apigateway.amazonaws.com", qualifier=qualifier,
             source_arn=api.execution_arn.apply(lambda arn: f"{arn}/*/POST/predict"), opts=self._child)
         return api, stage
+
+    def _operations(self, function: aws.lambda_.Function, api: aws.apigatewayv2.Api) -> None:
+        # The batch path passes operations.BatchResources(...) here too, for its alarms and dashboard row.
+        self._ops = operations.Operations(self._name, self._args, self, function, api)
+        self.dashboard_url = self._ops.dashboard_url

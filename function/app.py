@@ -19,9 +19,11 @@ import batch
 from errors import BadRequest, MethodNotAllowed, RequestError, TooLarge, UnsupportedFormat
 from knn import KnnModel
 from logs import get_logger
+from metrics import from_environment as metrics_emitter
 from source import S3Source
 
 logger = get_logger()
+METRICS = metrics_emitter()
 
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", Path(__file__).resolve().parent / "model"))
 MAX_BODY_BYTES = int(os.environ.get("MAX_BODY_BYTES", 6 * 1024 * 1024))  # Lambda's synchronous payload cap
@@ -53,6 +55,7 @@ try:
 except Exception as exc:  # fail the init, loudly and on one line, rather than at the first request
     logger.critical(f"cannot start: model folder {MODEL_DIR} is unusable: {type(exc).__name__}: {exc}")
     sys.exit(1)
+METRICS.mark_ready()
 
 
 def _response(status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -117,4 +120,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         response = _response(500, {"error": "internal error; the request id is in the function's logs"})
     fields.update(status=response["statusCode"], ms=round((time.perf_counter() - started) * 1000, 2))
     logger.info("predict", extra=fields)
+    try:
+        METRICS.request(fields["source"], fields["status"], fields["rows"], fields["ms"])
+    except Exception:  # a metric is never worth a failed response
+        logger.warning("could not write metrics", exc_info=True)
     return response

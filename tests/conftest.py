@@ -113,14 +113,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
         inputs, name = dict(args.inputs), args.name
         self.resources.append({"type": args.typ, "name": name, "inputs": inputs})
         arn = f"arn:aws:{{}}:{REGION}:{ACCOUNT}:{{}}"
+        log_group = inputs.get("name") or inputs.get("namePrefix", f"{name}-") + "6f7a"  # as AWS auto-names it
         outputs: dict = {
             "aws:s3/bucket:Bucket": lambda: {"bucket": f"{name}-1a2b3c", "arn": f"arn:aws:s3:::{name}-1a2b3c"},
             "aws:ecr/repository:Repository": lambda: {
                 "name": f"{name}-4d5e", "registryId": ACCOUNT,
                 "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{name}-4d5e"},
-            "docker:index/image:Image": lambda: {
-                "repoDigest": inputs["imageName"].rsplit(":", 1)[0] + "@sha256:" + "ab12" * 16},
-            "aws:cloudwatch/logGroup:LogGroup": lambda: {"name": f"{name}-6f7a", "arn": arn.format("logs", f"log-group:{name}-6f7a")},
+            "docker-build:index:Image": lambda: {
+                "digest": "sha256:" + "ab12" * 16, "ref": inputs["tags"][0] + "@sha256:" + "ab12" * 16},
+            "aws:cloudwatch/logGroup:LogGroup": lambda: {
+                "name": log_group, "arn": arn.format("logs", f"log-group:{log_group}")},
             "aws:iam/role:Role": lambda: {"arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-8b9c"},
             "aws:lambda/function:Function": lambda: {
                 "name": f"{name}-0d1e", "arn": arn.format("lambda", f"function:{name}-0d1e"), "version": "1",
@@ -129,16 +131,21 @@ class RecordingMocks(pulumi.runtime.Mocks):
             "aws:apigatewayv2/api:Api": lambda: {"executionArn": f"arn:aws:execute-api:{REGION}:{ACCOUNT}:a1b2c3d4e5",
                                                  "apiEndpoint": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"},
             "aws:apigatewayv2/stage:Stage": lambda: {"invokeUrl": f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"},
+            "aws:sns/topic:Topic": lambda: {"arn": arn.format("sns", f"{name}-2f3a")},
+            "aws:sqs/queue:Queue": lambda: {"name": f"{name}-5b6c", "arn": arn.format("sqs", f"{name}-5b6c")},
         }.get(args.typ, dict)()
         resource_id = "a1b2c3d4e5" if args.typ == "aws:apigatewayv2/api:Api" else f"{name}-id"
         return resource_id, {**inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
-        """Fake data sources: the ECR authorization token."""
+        """Fake data sources: the ECR authorization token and the region."""
         self.calls.append(args.token)
         if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"userName": "AWS", "password": "ecr-password", "authorizationToken": "dG9rZW4=",
                     "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com", "id": REGION}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION, "endpoint": f"ec2.{REGION}.amazonaws.com",
+                    "description": "Europe (Ireland)"}
         return {}
 
     def of_type(self, typ: str) -> list[dict]:
@@ -176,10 +183,12 @@ class ParentRecordingMonitor(pulumi.runtime.mocks.MockMonitor):
 
 
 class Deployment:
-    """What a mocked `pulumi up` produced: resources, parents, resolved outputs and warnings."""
+    """What a mocked `pulumi up` produced: resources, parents, resolved outputs, warnings and info messages."""
 
-    def __init__(self, mocks: RecordingMocks, monitor: ParentRecordingMonitor, outputs: dict, warnings: list[str]):
+    def __init__(self, mocks: RecordingMocks, monitor: ParentRecordingMonitor, outputs: dict, warnings: list[str],
+                 infos: list[str] | None = None):
         self.mocks, self.monitor, self.outputs, self.warnings = mocks, monitor, outputs, warnings
+        self.infos = infos or []
 
 
 def deploy(program: Callable[[], dict[str, pulumi.Output]], config: dict[str, str] | None = None) -> Deployment:
@@ -189,13 +198,15 @@ def deploy(program: Callable[[], dict[str, pulumi.Output]], config: dict[str, st
     mocks = RecordingMocks()
     monitor = ParentRecordingMonitor(mocks)
     warnings: list[str] = []
+    infos: list[str] = []
 
     class Collect(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            warnings.append(record.getMessage())
+            (warnings if record.levelno >= logging.WARNING else infos).append(record.getMessage())
 
     logger = logging.getLogger("pulumi-mock-engine")
-    logger.handlers = [Collect(level=logging.WARNING)]
+    logger.setLevel(logging.INFO)
+    logger.handlers = [Collect(level=logging.INFO)]
     pulumi.runtime.set_all_config({f"mnist:{k}" if ":" not in k else k: v for k, v in (config or {}).items()})
     pulumi.runtime.set_mocks(mocks, project="mnist", stack="test", preview=False, logger=logger, monitor=monitor)
     resolved: dict = {}
@@ -206,7 +217,7 @@ def deploy(program: Callable[[], dict[str, pulumi.Output]], config: dict[str, st
         return pulumi.Output.all(**outputs).apply(resolved.update)
 
     run()
-    return Deployment(mocks, monitor, resolved, warnings)
+    return Deployment(mocks, monitor, resolved, warnings, infos)
 
 
 # ---------------------------------------------------------------- local API

@@ -36,6 +36,7 @@ def test_writes_table_json_and_chart(results) -> None:
     assert all(f"| {figure} |" in table for figure in FIGURES)
     assert (out / "ratios.png").read_bytes().startswith(b"\x89PNG")
     assert "Component default memory:" in table and "per GB-second" in table
+    assert "Metrics cold-start cost" in table and "aws-lambda-powertools Metrics" in table
 
 
 def test_ratios_are_computed_from_the_measured_values(results) -> None:

@@ -29,8 +29,9 @@ def trained_function_dir(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(predictor, "default_function_dir", lambda: folder)
 
 
-def run_program(config: dict[str, str]):
-    """Run __main__.py as `pulumi up` would, with this stack config."""
+def run_program(config: dict[str, str], allow_digits: bool = True):
+    """Run __main__.py as `pulumi up` would, with this stack config (the fixture model is digits: opted in)."""
+    config = {"allowDigitsModel": "true", **config} if allow_digits else config
     exports: dict[str, pulumi.Output] = {}
 
     def program() -> dict[str, pulumi.Output]:
@@ -49,7 +50,7 @@ def test_program_exports_url_and_every_output(trained_function_dir: None) -> Non
     deployment = run_program({"aws:region": "eu-west-1"})
     assert deployment.outputs["url"] == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/predict"
     assert set(deployment.outputs) == {"url", "bucket_name", "function_name", "repository_url", "image_uri",
-                                       "api_id", "log_group_name", "sample_key"}
+                                       "api_id", "log_group_name", "sample_key", "dashboard_url"}
 
 
 def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> None:
@@ -63,7 +64,7 @@ def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> Non
         ["arm64"], 1024, 20, 3)
     assert mocks.one("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")[
         "provisionedConcurrentExecutions"] == 1
-    assert mocks.one("docker:index/image:Image")["build"]["platform"] == "linux/arm64"
+    assert mocks.one("docker-build:index:Image")["platforms"] == ["linux/arm64"]
     assert mocks.one("aws:apigatewayv2/stage:Stage")["defaultRouteSettings"] == {
         "throttlingBurstLimit": 50, "throttlingRateLimit": 25.5}
     assert {g["retentionInDays"] for g in mocks.of_type("aws:cloudwatch/logGroup:LogGroup")} == {30}
@@ -76,9 +77,28 @@ def test_stack_config_maps_onto_the_component(trained_function_dir: None) -> Non
     assert reads[0]["Resource"].endswith("/in/*")
 
 
-def test_reserved_concurrency_none_means_unreserved(trained_function_dir: None) -> None:
-    mocks = run_program({"reservedConcurrency": "none"}).mocks
+@pytest.mark.parametrize("config", [{}, {"reservedConcurrency": "none"}, {"reservedConcurrency": "None"}],
+                         ids=["default", "none", "None"])
+def test_reserved_concurrency_is_unreserved_by_default_and_with_none(trained_function_dir: None, config: dict) -> None:
+    # a reservation fails on new accounts (quota 10), so nothing is reserved unless asked for
+    mocks = run_program(config).mocks
     assert mocks.one("aws:lambda/function:Function")["reservedConcurrentExecutions"] == -1
+
+
+def test_dev_stack_file_reserves_nothing() -> None:
+    assert "reservedConcurrency" not in (ROOT / "Pulumi.dev.yaml").read_text().split("config:", 1)[1]
+
+
+def test_a_digits_model_is_refused_unless_the_stack_opts_in(trained_function_dir: None) -> None:
+    # given the fixture model, trained on the 8x8 digits fallback
+    refusal = "mnist: the baked model was trained on the 8x8 'digits' dataset"
+    with pytest.raises(pulumi.RunError, match=refusal) as error:
+        run_program({}, allow_digits=False)
+    assert "pulumi config set mnist:allowDigitsModel true" in str(error.value)
+    # when the stack opts in, the preview says plainly what the image serves
+    deployment = run_program({"allowDigitsModel": "true"})
+    assert any("mnist: the image serves a model trained on the 'digits' dataset (64 pixels a row" in message
+               for message in deployment.infos)
 
 
 @pytest.mark.parametrize(
@@ -89,12 +109,15 @@ def test_reserved_concurrency_none_means_unreserved(trained_function_dir: None) 
      ({"memorySize": "20000"}, "mnist:memorySize"),
      ({"timeout": "30"}, "mnist:timeout: timeout must be a whole number between 1 and 29"),
      ({"reservedConcurrency": "-2"}, "mnist:reservedConcurrency"),
+     ({"reservedConcurrency": "0"}, "mnist:reservedConcurrency: reserved_concurrency 0 would throttle every call"),
+     ({"reservedConcurrency": "2", "provisionedConcurrency": "3"}, "mnist:provisionedConcurrency: .*cannot exceed"),
      ({"provisionedConcurrency": "-1"}, "mnist:provisionedConcurrency"),
      ({"memorySize": "lots"}, "mnist:memorySize")],
-    ids=["architecture", "auth", "memory low", "memory high", "timeout", "reserved", "provisioned", "not a number"],
+    ids=["architecture", "auth", "memory low", "memory high", "timeout", "reserved", "reserved 0",
+         "provisioned over reserved", "provisioned", "not a number"],
 )
 def test_bad_config_names_the_key_and_allowed_values(trained_function_dir: None, config: dict, message: str) -> None:
-    with pytest.raises(Exception, match=message.replace("(", r"\(")) as error:
+    with pytest.raises(pulumi.RunError, match=message.replace("(", r"\(")) as error:
         run_program(config)
     assert "Traceback" not in str(error.value)
 
@@ -107,7 +130,7 @@ REUSE_PROGRAM = textwrap.dedent('''
         def new_resource(self, args):
             extra = {"aws:apigatewayv2/stage:Stage": {"invokeUrl": "https://abc.execute-api.us-east-1.amazonaws.com/"},
                      "aws:ecr/repository:Repository": {"repositoryUrl": "1.dkr.ecr.us-east-1.amazonaws.com/r"},
-                     "docker:index/image:Image": {"repoDigest": "1.dkr.ecr.us-east-1.amazonaws.com/r@sha256:" + "0" * 64}}
+                     "docker-build:index:Image": {"digest": "sha256:" + "0" * 64}}
             return args.name + "-id", {**args.inputs, **extra.get(args.typ, {})}
 
         def call(self, args):
@@ -115,12 +138,12 @@ REUSE_PROGRAM = textwrap.dedent('''
 
     pulumi.runtime.set_mocks(Mocks(), preview=False)
 
-    from mnist_predictor import MnistPredictor
+    from mnist_predictor import MnistPredictor, MnistPredictorArgs
     import mnist_predictor
 
     @pulumi.runtime.test
     def run():
-        predictor = MnistPredictor("reuse")
+        predictor = MnistPredictor("reuse", MnistPredictorArgs(allow_digits_model=True))  # the test model is digits
         return predictor.url.apply(lambda url: print("URL", url, mnist_predictor.__file__))
 
     run()

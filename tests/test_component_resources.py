@@ -25,11 +25,13 @@ def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     return folder
 
 
-def up(function_dir: Path, **settings: object):
-    """Deploy one MnistPredictor named 'demo' under mocks."""
+def up(function_dir: Path | None, **settings: object):
+    """Deploy one MnistPredictor named 'demo' under mocks (the fixture model is digits, so it opts in)."""
+    settings.setdefault("allow_digits_model", True)
 
     def program() -> dict:
-        predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=str(function_dir), **settings))
+        folder = str(function_dir) if function_dir else None  # None: the folder shipped with the package
+        predictor = MnistPredictor("demo", MnistPredictorArgs(function_dir=folder, **settings))
         return {name: getattr(predictor, name) for name in (
             "url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id", "log_group_name",
             "sample_key")}
@@ -51,7 +53,7 @@ def test_outputs_are_registered_and_the_url_ends_in_predict_once(default) -> Non
     assert default.outputs["log_group_name"] == "demo-fn-logs-6f7a"
     (registered,) = [v for urn, v in default.monitor.registered_outputs.items() if urn.endswith(f"{COMPONENT}::demo")]
     assert set(registered) == {"url", "bucket_name", "function_name", "repository_url", "image_uri", "api_id",
-                               "log_group_name", "sample_key"}
+                               "log_group_name", "sample_key", "dashboard_url"}
 
 
 def test_every_child_is_parented_to_the_component_and_named_from_it(default) -> None:
@@ -67,9 +69,10 @@ def test_lambda_is_an_image_pinned_by_digest_with_lean_settings(default) -> None
     fn = default.mocks.one("aws:lambda/function:Function")
     assert fn["packageType"] == "Image" and "@sha256:" in fn["imageUri"]
     assert fn["architectures"] == ["x86_64"] and fn["memorySize"] == 256 and fn["timeout"] <= 29
-    assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO"}
+    assert fn["environment"]["variables"] == {"ALLOWED_BUCKETS": "demo-data-1a2b3c", "LOG_LEVEL": "INFO",
+                                              "METRICS_NAMESPACE": "MnistPredictor"}
     assert fn["loggingConfig"]["logFormat"] == "JSON" and fn["loggingConfig"]["logGroup"] == "demo-fn-logs-6f7a"
-    assert fn["reservedConcurrentExecutions"] == 10 and not fn.get("publish")
+    assert fn["reservedConcurrentExecutions"] == -1 and not fn.get("publish")  # unreserved: new accounts deploy
     retention = {g["retentionInDays"] for g in default.mocks.of_type("aws:cloudwatch/logGroup:LogGroup")}
     assert retention == {14}
 
@@ -77,20 +80,21 @@ def test_lambda_is_an_image_pinned_by_digest_with_lean_settings(default) -> None
 @pytest.mark.parametrize("architecture, platform", [("x86_64", "linux/amd64"), ("arm64", "linux/arm64")])
 def test_image_platform_matches_the_lambda_architecture(function_dir: Path, architecture: str, platform: str) -> None:
     deployment = up(function_dir, architecture=architecture)
-    image = deployment.mocks.one("docker:index/image:Image")
-    assert image["build"]["platform"] == platform and image["build"]["builderVersion"] == "BuilderV1"
-    assert image["build"]["context"] == str(function_dir.resolve())
+    image = deployment.mocks.one("docker-build:index:Image")
+    # one platform, pushed, and no knob that would add attestations: a single-platform manifest for Lambda
+    assert image["platforms"] == [platform] and image["push"] is True
+    assert not {"exports", "cacheTo", "builder", "exec", "load"} & set(image)
     assert deployment.mocks.one("aws:lambda/function:Function")["architectures"] == [architecture]
 
 
 def test_image_is_pushed_with_an_ecr_token_kept_secret(default) -> None:
-    image = default.mocks.one("docker:index/image:Image")
-    assert image["imageName"].startswith("123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo-repo")
-    # The password makes the registry block a secret: on the wire it arrives wrapped in Pulumi's secret signature.
-    assert image["registry"].get(SECRET_SIGNATURE) == "1b47061264138c4ac30d75fd1eb44270"
-    registry = image["registry"]["value"]
+    image = default.mocks.one("docker-build:index:Image")
+    assert image["tags"] == ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/demo-repo-4d5e:latest"]
+    # The password makes the registry list a secret: on the wire it arrives wrapped in Pulumi's secret signature.
+    assert image["registries"].get(SECRET_SIGNATURE) == "1b47061264138c4ac30d75fd1eb44270"
+    (registry,) = image["registries"]["value"]
     assert registry["username"] == "AWS" and registry["password"] == "ecr-password"
-    assert registry["server"].endswith("demo-repo-4d5e")
+    assert registry["address"].endswith("demo-repo-4d5e")
     assert "aws:ecr/getAuthorizationToken:getAuthorizationToken" in default.mocks.calls
 
 
@@ -114,6 +118,7 @@ def test_iam_role_is_least_privilege(default) -> None:
         {"Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
          "Resource": "arn:aws:logs:eu-west-1:123456789012:log-group:demo-fn-logs-6f7a:*"},
         {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::demo-data-1a2b3c/*"},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::demo-data-1a2b3c"},  # 404, not 403
     ]
 
 
@@ -122,6 +127,10 @@ def test_input_prefix_narrows_the_read_permission(function_dir: Path) -> None:
     policies = [json.loads(p["policy"]) for p in deployment.mocks.of_type("aws:iam/rolePolicy:RolePolicy")]
     reads = [s for p in policies for s in p["Statement"] if s["Action"] == "s3:GetObject"]
     assert reads == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::demo-data-1a2b3c/batches/*"}]
+    # listing (so a missing key answers 404, not 403) reaches no further than reading
+    lists = [s for p in policies for s in p["Statement"] if s["Action"] == "s3:ListBucket"]
+    assert lists == [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::demo-data-1a2b3c",
+                      "Condition": {"StringLike": {"s3:prefix": "batches/*"}}}]
     assert deployment.outputs["sample_key"] == "batches/samples/test_features.npy"
 
 
@@ -131,7 +140,8 @@ def test_bucket_is_private_encrypted_and_tls_only(default) -> None:
     assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
                                           "restrictPublicBuckets"))
     sse = default.mocks.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
-    assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    # AES256 alone: an S3 bucket key only applies to SSE-KMS, so setting one here would promise nothing
+    assert sse["rules"] == [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]
     (statement,) = json.loads(default.mocks.one("aws:s3/bucketPolicy:BucketPolicy")["policy"])["Statement"]
     assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -162,7 +172,8 @@ def test_stage_auto_deploys_throttles_and_logs_json(default) -> None:
     stage = default.mocks.one("aws:apigatewayv2/stage:Stage")
     assert stage["name"] == "$default" and stage["autoDeploy"] is True
     assert stage["defaultRouteSettings"] == {"throttlingBurstLimit": 20, "throttlingRateLimit": 10}
-    assert stage["accessLogSettings"]["destinationArn"].endswith("log-group:demo-api-logs-6f7a")
+    assert stage["accessLogSettings"]["destinationArn"].endswith(
+        "log-group:/aws/vendedlogs/apigateway/mnist-test-demo-6f7a")
     assert json.loads(stage["accessLogSettings"]["format"])["requestId"] == "$context.requestId"
 
 
@@ -208,7 +219,9 @@ def test_function_folder_defaults_to_the_one_beside_the_package() -> None:
      ({"memory_size": 64}, "memory_size must be a whole number between 128 and 10240"),
      ({"memory_size": 10241}, "between 128 and 10240"),
      ({"timeout": 30}, "timeout must be a whole number between 1 and 29"),
-     ({"reserved_concurrency": -1}, "reserved_concurrency must be a whole number 0 or more"),
+     ({"reserved_concurrency": -1}, "reserved_concurrency must be a whole number 1 or more"),
+     ({"reserved_concurrency": 0}, "reserved_concurrency 0 would throttle every call; use None"),
+     ({"allow_digits_model": "yes"}, "allow_digits_model must be true or false"),
      ({"provisioned_concurrency": 5, "reserved_concurrency": 2}, "cannot exceed reserved_concurrency"),
      ({"log_retention_days": 10}, "log_retention_days must be one of"),
      ({"throttling_rate_limit": 0}, "throttling_rate_limit must be a positive number"),
