@@ -89,6 +89,8 @@ def test_a_full_run_that_misses_a_goal_exits_non_zero(monkeypatch: pytest.Monkey
     monkeypatch.setattr(cli.runner, "measure", lambda *args: [side, side])
     monkeypatch.setattr(cli.deps, "installed_bytes", lambda *args: 1)
     monkeypatch.setattr(cli, "figures", lambda *args: dict(measured))
+    monkeypatch.setattr(cli.metrics_cost, "measure", lambda runs: {})
+    monkeypatch.setattr(cli.metrics_cost, "note", lambda *args: "- metrics: not measured here")
     # when the full run finishes, then its exit status says so
     assert cli.main(["--out", str(tmp_path / "out")]) == 1
     measured["warm batch (ms, median)"] = (100.0, 5.0)
