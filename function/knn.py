@@ -21,19 +21,39 @@ _GROUP = 64  # training points per group in the neighbour search (see kneighbors
 _FAR = np.float32(1e30)  # |t|^2 of padding points: never among the nearest
 _ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
 _POOLS: dict[int, ThreadPoolExecutor] = {}
+_CONTROLLER = None  # threadpoolctl's view of the loaded BLAS, found on first use
 
 
 def allowed_threads() -> int:
-    """Threads the prediction core may use: the BLAS setting (OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS), else 1.
+    """Threads the prediction core may use: the BLAS setting, from OPENBLAS_NUM_THREADS, else OMP_NUM_THREADS, else
+    what the loaded BLAS runs now (threadpoolctl), else 1.
 
-    The image and local mode set both to 1 (docs/performance.md, "Threads"); one knob governs BLAS and our own
-    threads, so a deployment that allows two cores gets both parallelised and never more threads than cores.
+    The image and local mode set both variables to 1 (docs/performance.md, "Threads"), so they never look further.
+    One knob governs BLAS and our own threads: a deployment that allows two cores gets both parallelised, and never
+    more threads than it allowed.
     """
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)
-    return 1
+    controller = _controller()
+    blas = controller.select(user_api="blas").info() if controller is not None else []
+    return max([1, *(pool["num_threads"] for pool in blas)])
+
+
+def _controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController, or None
+    """threadpoolctl's view of the loaded BLAS, or None without threadpoolctl (the search then stays one thread).
+
+    Imported only when more than one thread may be allowed, so the shipped one-thread image never pays for it.
+    """
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            return None
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
@@ -107,31 +127,35 @@ class KnnModel:
     def kneighbors(self, X: np.ndarray, k: int | None = None, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Return (distances, indices) of the k nearest training points per row, nearest first; exact.
 
-        Training points sit in fixed groups of _GROUP (strided, see below). The k nearest points lie in at most k
+        Training points sit in fixed groups of _GROUP (strided, see _select). The k nearest points lie in at most k
         groups, and each of those groups has its minimum among the k smallest group minima, so only k groups per row
         are searched in full: one pass for the minima instead of a partial sort of every distance.
         """
         k = self.k if k is None else k
         threads = allowed_threads() if threads is None else max(1, threads)
         query = self.project(X)
-        augmented = self._augmented  # type: ignore[attr-defined]
-        chunk = max(1, _CHUNK_BYTES // (4 * augmented.shape[1]))
         dist = np.empty((len(query), k), dtype=np.float32)
         idx = np.empty((len(query), k), dtype=np.intp)
-        pool = _pool(threads) if threads > 1 and len(query) > 1 else None
+        controller = _controller() if threads > 1 and len(query) > 1 else None
+        if controller is None:
+            self._search(query, k, dist, idx)
+            return dist, idx
+        # Rows split across our threads, each with a one-thread BLAS: the selection after each GEMM is numpy work
+        # BLAS cannot parallelise, and BLAS threads left spinning beside ours would oversubscribe the cores.
+        bounds = np.linspace(0, len(query), min(threads, len(query)) + 1).astype(int)
+        with controller.limit(limits=1, user_api="blas"):
+            list(_pool(threads).map(lambda a, b: self._search(query[a:b], k, dist[a:b], idx[a:b]),
+                                    bounds[:-1], bounds[1:]))
+        return dist, idx
+
+    def _search(self, query: np.ndarray, k: int, dist: np.ndarray, idx: np.ndarray) -> None:
+        """kneighbors for projected rows, in chunks, written into dist and idx."""
+        augmented = self._augmented  # type: ignore[attr-defined]
+        chunk = max(1, _CHUNK_BYTES // (4 * augmented.shape[1]))
         for start in range(0, len(query), chunk):
             q = query[start : start + chunk]
-            # The GEMM runs alone, on BLAS's own threads; the selection after it is numpy work that BLAS cannot
-            # parallelise, so with more than one thread allowed its rows are split across our threads (numpy
-            # releases the GIL). The two never run at once, so the cores are never oversubscribed.
             partial = np.hstack([q, np.ones((len(q), 1), np.float32)]) @ augmented
-            if pool is None:
-                self._select(partial, q, k, dist[start : start + chunk], idx[start : start + chunk])
-                continue
-            bounds = np.linspace(0, len(q), min(threads, len(q)) + 1).astype(int)
-            list(pool.map(lambda a, b: self._select(partial[a:b], q[a:b], k, dist[start + a : start + b],
-                                                    idx[start + a : start + b]), bounds[:-1], bounds[1:]))
-        return dist, idx
+            self._select(partial, q, k, dist[start : start + chunk], idx[start : start + chunk])
 
     @staticmethod
     def _select(partial: np.ndarray, q: np.ndarray, k: int, dist_out: np.ndarray, idx_out: np.ndarray) -> None:

@@ -40,7 +40,7 @@ def test_only_the_runtime_requirements_are_installed() -> None:
     assert "requirements.txt" in run and "--only-binary=:all:" in run
     lines = (FUNCTION_DIR / "requirements.txt").read_text().splitlines()
     requirements = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
-    assert requirements == ["numpy==2.2.6", "aws-lambda-powertools==3.37.0"]
+    assert requirements == ["numpy==2.2.6", "aws-lambda-powertools==3.37.0", "threadpoolctl==3.8.0"]
 
 
 def test_home_and_caches_point_at_tmp() -> None:
