@@ -133,18 +133,18 @@ class KnnModel:
         """
         k = self.k if k is None else k
         threads = allowed_threads() if threads is None else max(1, threads)
-        query = self.project(X)
-        dist = np.empty((len(query), k), dtype=np.float32)
-        idx = np.empty((len(query), k), dtype=np.intp)
-        controller = _controller() if threads > 1 and len(query) > 1 else None
+        dist = np.empty((len(X), k), dtype=np.float32)
+        idx = np.empty((len(X), k), dtype=np.intp)
+        controller = _controller() if threads > 1 and len(X) > 1 else None
         if controller is None:
-            self._search(query, k, dist, idx)
+            self._search(self.project(X), k, dist, idx)
             return dist, idx
-        # Rows split across our threads, each with a one-thread BLAS: the selection after each GEMM is numpy work
-        # BLAS cannot parallelise, and BLAS threads left spinning beside ours would oversubscribe the cores.
-        bounds = np.linspace(0, len(query), min(threads, len(query)) + 1).astype(int)
+        # Rows split across our threads, each with a one-thread BLAS for its projection and distances: the selection
+        # after each GEMM is numpy work BLAS cannot parallelise, and BLAS threads left spinning after a GEMM would
+        # compete with ours for the cores.
+        bounds = np.linspace(0, len(X), min(threads, len(X)) + 1).astype(int)
         with controller.limit(limits=1, user_api="blas"):
-            list(_pool(threads).map(lambda a, b: self._search(query[a:b], k, dist[a:b], idx[a:b]),
+            list(_pool(threads).map(lambda a, b: self._search(self.project(X[a:b]), k, dist[a:b], idx[a:b]),
                                     bounds[:-1], bounds[1:]))
         return dist, idx
 
