@@ -17,7 +17,7 @@ import numpy as np
 ARTIFACT_NAME = "model.npz"
 # Distances are built in chunks of rows: a large batch stays within a small Lambda, and 4 MB stays in cache.
 _CHUNK_BYTES = 4 * 1024 * 1024
-_GROUP = 64  # training points per group in the neighbour search (see kneighbors)
+_GROUP = 32  # training points per group in the neighbour search (see kneighbors); 32 measured ~7% faster than 64
 _FAR = np.float32(1e30)  # |t|^2 of padding points: never among the nearest
 _ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
 _POOLS: dict[int, ThreadPoolExecutor] = {}
