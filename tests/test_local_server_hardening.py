@@ -288,3 +288,50 @@ def test_eight_concurrent_near_limit_npz_requests_stay_within_two_calls_of_memor
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_trickled_headers_are_dropped_at_the_header_deadline() -> None:
+    limits = Limits(timeout_s=1.0, header_deadline_s=1.5, body_deadline_s=2.0, max_connections=8, queue_wait_s=0.3,
+                    body_budget_bytes=1 << 20, max_calls=2, drain_bytes=1 << 20, linger_s=1.0)
+    for address, stub in serve(limits):
+        # given a client that sends one header byte every 0.2 s: each read is within the 1 s socket timeout
+        started = time.monotonic()
+        closed_after = None
+        with socket.create_connection(address, timeout=5) as conn:
+            conn.sendall(b"POST /predict HTTP/1.1\r\n")
+            for _ in range(40):  # 8 s at most
+                try:
+                    conn.sendall(b"X")
+                    conn.settimeout(0.2)
+                    if conn.recv(65536) == b"":
+                        closed_after = time.monotonic() - started
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed_after = time.monotonic() - started
+                    break
+        # then the server drops it at the header deadline, not when the client stops
+        assert closed_after is not None and closed_after < limits.header_deadline_s + 1.5
+        assert stub.calls == 0
+
+
+def test_a_trickled_body_gets_408_at_the_body_deadline(local) -> None:
+    address, stub = local
+    started = time.monotonic()
+    with socket.create_connection(address, timeout=5) as conn:
+        conn.sendall(post(b"100", b""))
+        reply = b""
+        for _ in range(40):  # one byte every 0.2 s, each read within the 1 s socket timeout
+            try:
+                conn.sendall(b" ")
+                conn.settimeout(0.2)
+                reply += conn.recv(65536)
+                if reply:
+                    break
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+    assert status(reply) == 408 and time.monotonic() - started < FAST.body_deadline_s + 1.5
+    assert stub.calls == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import threading
 import time
@@ -18,6 +19,8 @@ class Limits:
 
     timeout_s: float = 10.0
     """Per socket read or write: unfinished headers, an idle keep-alive or a stalled body is dropped after this."""
+    header_deadline_s: float = 10.0
+    """The request line and headers must arrive within this, however slowly they trickle (a slowloris)."""
     body_deadline_s: float = 30.0
     """The whole body must arrive within this, however slowly it trickles."""
     max_connections: int = 64
@@ -34,6 +37,31 @@ class Limits:
     """A refused body is read and discarded up to this, so a client that sends it all still sees the refusal."""
     linger_s: float = 5.0
     """How long a refused connection is drained before it is closed."""
+
+
+class DeadlineSocketReader(io.RawIOBase):
+    """The connection's reads, each checked against a deadline over a whole phase (headers, then body).
+
+    A per-read timeout alone lets a client that trickles a byte at a time hold its thread for as long as it likes:
+    here every read waits at most the per-read timeout and never past the phase's deadline.
+    """
+
+    def __init__(self, connection: socket.socket, per_read_s: float) -> None:
+        super().__init__()
+        self._connection, self._per_read_s = connection, per_read_s
+        self.deadline = float("inf")
+
+    def readable(self) -> bool:
+        """Always: this is the read side of the connection."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """One recv into buffer, within both the per-read timeout and the deadline."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the deadline passed")
+        self._connection.settimeout(min(self._per_read_s, left))
+        return self._connection.recv_into(buffer)
 
 
 class ByteBudget:

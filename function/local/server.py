@@ -7,6 +7,7 @@ the client.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
@@ -16,7 +17,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from function.local.adapter import ROUTE, LocalContext, from_result, to_event
-from function.local.guard import BoundedServer, Limits, lingering_close
+from function.local.guard import BoundedServer, DeadlineSocketReader, Limits, lingering_close
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit; the handler enforces Lambda's 6 MB itself
 _DIGITS = re.compile(r"[0-9]{1,15}")  # RFC 9110: 1*DIGIT; int() would also take "+209", "2_09" and " 209"
@@ -40,6 +41,18 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any], limit
 
         protocol_version = "HTTP/1.1"
         timeout = limits.timeout_s  # StreamRequestHandler applies it to every read and write on the socket
+
+        def setup(self) -> None:
+            """Read through DeadlineSocketReader, so headers and body each have a deadline, not only a timeout."""
+            super().setup()
+            self.rfile.close()  # the stdlib's reader: closing it releases its hold on the socket
+            self.reader = DeadlineSocketReader(self.connection, limits.timeout_s)
+            self.rfile = io.BufferedReader(self.reader)
+
+        def handle_one_request(self) -> None:
+            """Give each request (request line and headers) its own deadline."""
+            self.reader.deadline = time.monotonic() + limits.header_deadline_s
+            super().handle_one_request()
 
         def version_string(self) -> str:
             """The Server header names the product only: no Python version for a scanner to match."""
@@ -87,15 +100,14 @@ def make_server(host: str, port: int, handler: Callable[[dict, Any], Any], limit
             if self.headers.get("expect", "").lower() == "100-continue" and self.request_version >= "HTTP/1.1":
                 self.send_response_only(100)
                 self.end_headers()
-            deadline = time.monotonic() + limits.body_deadline_s
+            self.reader.deadline = time.monotonic() + limits.body_deadline_s
             parts, received = [], 0
             while received < length:
-                if time.monotonic() > deadline:
-                    raise Refusal(408, f"the body did not arrive within {limits.body_deadline_s:g} s")
                 try:
                     part = self.rfile.read1(min(_READ, length - received))
                 except TimeoutError:
-                    raise Refusal(408, f"the body stalled for {limits.timeout_s:g} s") from None
+                    raise Refusal(408, f"the body did not arrive in time: {limits.timeout_s:g} s without a byte, "
+                                       f"or {limits.body_deadline_s:g} s in all") from None
                 if not part:
                     raise Refusal(400, f"the body ended after {received} of its {length} bytes (Content-Length)")
                 parts.append(part)
