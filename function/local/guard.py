@@ -25,7 +25,7 @@ class Limits:
     """The whole body must arrive within this, however slowly it trickles."""
     max_connections: int = 64
     """Connections served at once (one thread each); more wait in the listen backlog, then get a 503."""
-    queue_wait_s: float = 2.0
+    queue_wait_s: float = 0.5
     """How long a connection over the cap waits for a free thread before its 503."""
     body_budget_bytes: int = 64 * MIB
     """Request bodies held at once (declared Content-Length), so many near-limit bodies cannot add up."""
