@@ -26,7 +26,9 @@ def main() -> None:
     project = KnnModel.load(Path(config["project_model"]) / "model.npz")
     reference = joblib.load(config["reference_model"])
     frame = pd.DataFrame(X.astype(np.float64), columns=list(reference.feature_names_in_))
-    project.predict(X), reference.predict(frame)  # warm: first calls fault pages in and start thread pools
+    # Warm-up: the first calls fault pages in and start the thread pools.
+    project.predict(X)
+    reference.predict(frame)
     times: dict[str, list[float]] = {"project": [], "reference": []}
     for _ in range(config["repeats"]):
         for name, call in (("project", lambda: project.predict(X)), ("reference", lambda: reference.predict(frame))):
