@@ -1,7 +1,8 @@
 """Numpy-only k-nearest-neighbours over PCA codes: the prediction core shared by training and the function.
 
 The artifact is a plain ``.npz`` (no pickle), so loading it can never run code, and the
-function image needs numpy alone: importing scikit-learn would cost about a second of cold start.
+function image needs numpy alone (and threadpoolctl only when more than one thread is allowed): importing
+scikit-learn would cost about a second of cold start.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -21,7 +22,7 @@ _GROUP = 32  # training points per group in the neighbour search (see kneighbors
 _FAR = np.float32(1e30)  # |t|^2 of padding points: never among the nearest
 _ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
 _POOLS: dict[int, ThreadPoolExecutor] = {}
-_CONTROLLER = None  # threadpoolctl's view of the loaded BLAS, found on first use
+_CONTROLLER: Any = None  # threadpoolctl's view of the loaded BLAS, found on first use
 
 
 def allowed_threads() -> int:
@@ -41,8 +42,8 @@ def allowed_threads() -> int:
     return max([1, *(pool["num_threads"] for pool in blas)])
 
 
-def _controller():  # noqa: ANN202 - a threadpoolctl.ThreadpoolController, or None
-    """threadpoolctl's view of the loaded BLAS, or None without threadpoolctl (the search then stays one thread).
+def _controller() -> Any:
+    """threadpoolctl's ThreadpoolController for the loaded BLAS, or None without threadpoolctl (then one thread).
 
     Imported only when more than one thread may be allowed, so the shipped one-thread image never pays for it.
     """
