@@ -8,7 +8,6 @@ scikit-learn would cost about a second of cold start.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,7 +20,7 @@ _CHUNK_BYTES = 4 * 1024 * 1024
 _GROUP = 32  # training points per group in the neighbour search (see kneighbors); 32 measured ~7% faster than 64
 _FAR = np.float32(1e30)  # |t|^2 of padding points: never among the nearest
 _ARRAYS = ("mean", "components", "codes", "scale", "offset", "labels", "classes", "k", "weights")
-_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS: dict[int, Any] = {}  # ThreadPoolExecutor per size
 _CONTROLLER: Any = None  # threadpoolctl's view of the loaded BLAS, found on first use
 
 
@@ -57,8 +56,11 @@ def _controller() -> Any:
     return _CONTROLLER
 
 
-def _pool(threads: int) -> ThreadPoolExecutor:
-    # One long-lived pool per size: a warm Lambda reuses it instead of starting threads on every request.
+def _pool(threads: int) -> Any:
+    # One long-lived pool per size: a warm Lambda reuses it instead of starting threads on every request. Imported
+    # here so the one-thread configuration's cold start never loads concurrent.futures.
+    from concurrent.futures import ThreadPoolExecutor
+
     if threads not in _POOLS:
         _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="knn")
     return _POOLS[threads]
