@@ -18,6 +18,13 @@ from function.local.adapter import to_event
 
 BUCKET = "bench-batches"
 WORKER = Path(__file__).resolve().parent / "worker.py"
+CORE = Path(__file__).resolve().parent / "core.py"
+THREADS = (1, 2)  # BLAS threads per side: 1 is what the image ships (function/Dockerfile ENV); 2 shows scaling
+
+
+def with_threads(env: dict[str, str], threads: int) -> dict[str, str]:
+    """The environment with the BLAS thread count set, as the image's ENV sets it."""
+    return {**env, "OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
 
 
 @dataclass
@@ -32,6 +39,8 @@ class Side:
     cold_s: list[float] = field(default_factory=list)
     init_s: list[float] = field(default_factory=list)
     batch_s: list[float] = field(default_factory=list)
+    batch_by_threads: dict[int, list[float]] = field(default_factory=dict)
+    core_by_threads: dict[int, list[float]] = field(default_factory=dict)
     single_s: list[float] = field(default_factory=list)
     peak_rss_mb: float = 0.0
     largest_rss_mb: float = 0.0
@@ -75,9 +84,9 @@ def sides(prepared: Prepared, endpoint: str) -> list[Side]:
     """The reference and the project, each configured as its deployment would be."""
     common = {"AWS_ENDPOINT_URL_S3": endpoint, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
               "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
-              "HOME": tempfile.gettempdir(),
-              # One thread each, like a Lambda below 1,769 MB (one vCPU or less), and the same for both sides.
-              "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+              "HOME": tempfile.gettempdir()}
+    # One thread each by default, as the image ships and like a Lambda below 1,769 MB (one vCPU or less).
+    common = with_threads(common, THREADS[0])
     return [
         Side("reference", ROOT / "bench" / "reference",
              {**common, "REFERENCE_MODEL": str(prepared.reference_model / "model.joblib")},
@@ -124,7 +133,17 @@ def measure(prepared: Prepared, cold_runs: int, warm_batch: int, warm_single: in
             log(f"cold starts: {run + 1}/{cold_runs}")
         for side in both:
             run_worker(side, prepared, warm_batch, warm_single)
+            side.batch_by_threads[THREADS[0]] = list(side.batch_s)
             log(f"warm calls done: {side.name}")
+        for threads in THREADS[1:]:
+            for side in both:
+                twin = Side(side.name, side.task_root, with_threads(side.env, threads), side.batch_key, None)
+                run_worker(twin, prepared, warm_batch, 0)
+                side.batch_by_threads[threads] = twin.batch_s
+            log(f"warm batches at {threads} threads done")
+        for threads in THREADS:
+            measure_core(both, prepared, threads, max(3, warm_batch // 3))
+            log(f"prediction cores at {threads} thread(s) done")
         for key in ("project/largest.npy", "project/largest.json", "project/largest.csv"):
             probe = Side("project", both[1].task_root, both[1].env, key, None)
             run_worker(probe, prepared, 0, 0)
@@ -133,6 +152,27 @@ def measure(prepared: Prepared, cold_runs: int, warm_batch: int, warm_single: in
         return both
     finally:
         server.stop()
+
+
+def measure_core(both: list[Side], prepared: Prepared, threads: int, repeats: int) -> None:
+    """Time both prediction cores alone (no S3, no parsing) in a fresh process at `threads` BLAS threads."""
+    config = {"task_root": str(both[1].task_root), "project_model": str(prepared.project_model),
+              "reference_model": str(prepared.reference_model / "model.joblib"),
+              "batch": str(prepared.project_model / "test_features.npy"), "repeats": repeats}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(config, handle)
+    try:
+        done = subprocess.run([sys.executable, "-s", str(CORE), handle.name], env=with_threads(both[0].env, threads),
+                              capture_output=True, text=True, timeout=900)
+    finally:
+        Path(handle.name).unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"core timing failed: {done.stderr.strip().splitlines()[-1:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["blas_threads"] and set(result["blas_threads"]) != {threads}:
+        raise RuntimeError(f"asked for {threads} BLAS threads, the worker ran {result['blas_threads']}")
+    for side in both:
+        side.core_by_threads[threads] = result[side.name]
 
 
 def percentile(values: list[float], q: float) -> float:

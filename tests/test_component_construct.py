@@ -130,8 +130,8 @@ def test_route_is_post_predict_with_iam_auth(digits) -> None:
     _, monitor = digits
     route = one(monitor, "digits", "aws:apigatewayv2/route:Route")
     assert route["routeKey"] == "POST /predict" and route["authorizationType"] == "AWS_IAM"
-    reads = [s for p in [r["inputs"] for r in resources(monitor, "digits") if r["type"] == "aws:iam/rolePolicy:RolePolicy"]
-             for s in json.loads(p["policy"])["Statement"] if s["Action"] == "s3:GetObject"]
+    reads = [s for s in json.loads(named(monitor, "digits-read-inputs")["policy"])["Statement"]
+             if s["Action"] == "s3:GetObject"]
     assert reads[0]["Resource"].endswith("/in/*")
 
 
@@ -147,7 +147,8 @@ def test_every_child_is_parented_to_the_component(digits) -> None:
 
 def test_public_auth_is_an_opt_in_warned_about_through_the_engine(package: Package, model_dir: Path) -> None:
     package.construct("open", {"auth": "none", "modelDir": str(model_dir)})
-    assert one(package.monitor, "open", "aws:apigatewayv2/route:Route")["authorizationType"] == "NONE"
+    assert named(package.monitor, "open-route")["authorizationType"] == "NONE"
+    assert named(package.monitor, "open-page-route")["routeKey"] == "GET /"  # the drawing page, public APIs only
     assert any("public" in message for _, message in package.engine.logs)
 
 

@@ -40,8 +40,9 @@ def test_only_the_runtime_requirements_are_installed() -> None:
     assert "requirements.txt" in run and "--only-binary=:all:" in run
     lines = (FUNCTION_DIR / "requirements.txt").read_text().splitlines()
     requirements = [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
-    # numpy for the model; Powertools for EMF metrics and the batch protocol; Pillow for images, imported lazily
-    assert requirements == ["numpy==2.2.6", "aws-lambda-powertools==3.37.0", "pillow==13.0.0"]
+    # numpy for the model; Powertools for EMF metrics and the batch protocol; Pillow for images and threadpoolctl
+    # for more than one BLAS thread, both imported lazily
+    assert requirements == ["numpy==2.2.6", "aws-lambda-powertools==3.37.0", "pillow==13.0.0", "threadpoolctl==3.8.0"]
 
 
 def test_home_and_caches_point_at_tmp() -> None:

@@ -108,3 +108,68 @@ def test_invalid_hyperparameters_are_rejected(digits) -> None:
         KnnModel.fit(pca.mean_, pca.components_, X, y, k=3, weights="cosine")
     with pytest.raises(ValueError, match="k must be"):
         KnnModel.fit(pca.mean_, pca.components_, X[:10], y[:10], k=11)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_threaded_search_gives_the_single_thread_answer(digits, model: KnnModel, threads: int,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # given small chunks, so each chunk's rows are split across the threads many times over
+    _, _, Xq, _ = digits
+    monkeypatch.setattr(knn, "_CHUNK_BYTES", 4 * len(model.codes) * 7)
+    one = model.kneighbors(Xq, threads=1)
+    # when the same queries are searched with more threads
+    many = model.kneighbors(Xq, threads=threads)
+    # then neighbours, distances and predictions are identical
+    assert np.array_equal(one[1], many[1]) and np.array_equal(one[0], many[0])
+    assert np.array_equal(model.predict(Xq, threads=1), model.predict(Xq, threads=threads))
+
+
+@pytest.mark.parametrize(("env", "expected"), [({"OMP_NUM_THREADS": "2"}, 2),
+                                               ({"OPENBLAS_NUM_THREADS": "3", "OMP_NUM_THREADS": "2"}, 3),
+                                               ({"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "2"}, 1)])
+def test_allowed_threads_follow_the_blas_setting(env: dict[str, str], expected: int,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert knn.allowed_threads() == expected
+
+
+@pytest.mark.parametrize("env", [{}, {"OPENBLAS_NUM_THREADS": "x"}, {"OMP_NUM_THREADS": "0"}])
+def test_without_a_valid_setting_the_core_follows_the_blas_pool(env: dict[str, str],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from threadpoolctl import threadpool_limits
+
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    # given BLAS limited in-process (as threadpoolctl users and benchmark harnesses do)
+    for limit in (1, 2):
+        with threadpool_limits(limit, user_api="blas"):
+            assert knn.allowed_threads() == limit
+
+
+def test_threaded_search_runs_blas_on_one_thread_per_worker(digits, model: KnnModel) -> None:
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    # given two threads allowed, and a spy on the BLAS thread count the search's workers see
+    seen: list[int] = []
+    search = KnnModel._search
+
+    def spy(self, *args) -> None:
+        seen.extend(pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas")
+        search(self, *args)
+
+    _, _, Xq, _ = digits
+    with threadpool_limits(2, user_api="blas"):
+        KnnModel._search = spy
+        try:
+            model.kneighbors(Xq, threads=2)
+        finally:
+            KnnModel._search = search
+        after = [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+    # then each worker ran BLAS single-threaded (no spinning BLAS threads beside ours), and the setting is restored
+    assert seen and set(seen) == {1}
+    assert set(after) == {2}

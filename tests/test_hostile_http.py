@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 
 import pytest
 
 from conftest import http
 
 GOOD_ROW = [0] * 64
+
+GOOD_BODY = json.dumps({"instances": [GOOD_ROW]}).encode()
+
+
+def _good(length: bytes | Callable[[int], bytes]) -> bytes:
+    """A good request whose Content-Length header value is `length` (a %-pattern or a function of the length)."""
+    value = length(len(GOOD_BODY)) if callable(length) else length % len(GOOD_BODY)
+    return (b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: " + value
+            + b"\r\n\r\n" + GOOD_BODY)
+
 
 SEVEN_MB = b'{"instances": [[' + b",".join([b"1"] * (7 * 1024 * 1024 // 2)) + b"]]}"
 HTTP_CASES = {
@@ -29,6 +40,13 @@ HTTP_CASES = {
     "200 headers": (b"POST /predict HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: 1\r\n" % i for i in range(200))
                     + b"Content-Length: 2\r\n\r\n{}", 431),
     "request line over 64 KiB": (b"POST /predict?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    # A good request each, so only the framing can be refused: int() would read these lengths as valid.
+    "Content-Length with a sign": (_good(b"+%d"), 400),
+    "Content-Length with an underscore": (_good(lambda n: b"%d_%d" % divmod(n, 10)), 400),
+    "two equal Content-Length headers": (_good(lambda n: b"%d\r\nContent-Length: %d" % (n, n)), 400),
+    "Expect: 100-continue over 10 MB (413 first, no 100)": (
+        b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nExpect: 100-continue\r\n"
+        b"Content-Length: 10485761\r\n\r\n", 413),
     "7 MB body: under API Gateway's 10 MB, over Lambda's 6 MB": (
         b"POST /predict HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\nContent-Length: %d\r\n\r\n%s"
         % (len(SEVEN_MB), SEVEN_MB), 413),

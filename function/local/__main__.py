@@ -162,6 +162,7 @@ def serve(args: argparse.Namespace) -> int:
         log(f"serving POST {url} and the drawing page at http://{host}:{port}/ (Ctrl-C to stop)")
         thread.join()
     except KeyboardInterrupt:
+        batch.stop()  # first, so the poller says nothing after the last line
         log("stopping")
     finally:
         batch.stop()
