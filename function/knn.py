@@ -185,8 +185,8 @@ class KnnModel:
         best_sq = np.take_along_axis(best_sq, order, axis=1) + np.einsum("ij,ij->i", q, q)[:, None]
         dist_out[:] = np.sqrt(np.maximum(best_sq, 0.0))
 
-    def vote(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
-        """Weighted vote over the first k neighbours of each row; returns class labels."""
+    def _tally(self, dist: np.ndarray, idx: np.ndarray, k: int | None) -> np.ndarray:
+        """Per row, the summed weight of each class among the first k neighbours (rows x classes)."""
         k = self.k if k is None else k
         dist, idx = dist[:, :k], idx[:, :k]
         if self.weights == "distance":
@@ -197,24 +197,18 @@ class KnnModel:
             w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float32), w)
         else:
             w = np.ones_like(dist)
-        scores = np.zeros((len(idx), len(self.classes)), dtype=np.float64)
-        np.add.at(scores, (np.arange(len(idx))[:, None], self.labels[idx]), w)
-        return self.classes[scores.argmax(axis=1)]
+        tally = np.zeros((len(idx), len(self.classes)), dtype=np.float64)
+        np.add.at(tally, (np.arange(len(idx))[:, None], self.labels[idx]), w)
+        return tally
+
+    def vote(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
+        """Weighted vote over the first k neighbours of each row; returns class labels."""
+        return self.classes[self._tally(dist, idx, k).argmax(axis=1)]
 
     def scores(self, dist: np.ndarray, idx: np.ndarray, k: int | None = None) -> np.ndarray:
         """Each row's vote share per class (in the order of `classes`), weighted as vote() weighs; rows sum to 1."""
-        k = self.k if k is None else k
-        dist, idx = dist[:, :k], idx[:, :k]
-        if self.weights == "distance":
-            with np.errstate(divide="ignore"):
-                w = 1.0 / dist  # the same float32 weights as vote(), so the largest share is the predicted class
-            exact = np.isinf(w)
-            w = np.where(exact.any(axis=1, keepdims=True), exact.astype(np.float32), w)
-        else:
-            w = np.ones_like(dist)
-        shares = np.zeros((len(idx), len(self.classes)), dtype=np.float64)
-        np.add.at(shares, (np.arange(len(idx))[:, None], self.labels[idx]), w)
-        return shares / shares.sum(axis=1, keepdims=True)
+        tally = self._tally(dist, idx, k)  # the same weights as vote(), so the largest share is the predicted class
+        return tally / tally.sum(axis=1, keepdims=True)
 
     def predict(self, X: np.ndarray, threads: int | None = None) -> np.ndarray:
         """Predict a class label for each raw row (threads: default allowed_threads())."""

@@ -98,6 +98,17 @@ class LambdaContext:
 
 
 # ---------------------------------------------------------------- component (Pulumi mocks)
+@pytest.fixture(scope="session")
+def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A function folder with a trained model, as `python -m training` leaves it (local-only code left out)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("fn") / "function"
+    shutil.copytree(FUNCTION_DIR, folder, ignore=shutil.ignore_patterns("model", "local", "__pycache__"))
+    shutil.copytree(model_dir, folder / "model")
+    return folder
+
+
 ACCOUNT, REGION = "123456789012", "eu-west-1"
 
 

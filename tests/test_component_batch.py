@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 from components import MnistPredictor, MnistPredictorArgs
-from conftest import ACCOUNT, FUNCTION_DIR, REGION, deploy
+from conftest import ACCOUNT, REGION, deploy
 from test_component_program import run_program, trained_function_dir  # noqa: F401 - a fixture
 
 BUCKET_ARN = "arn:aws:s3:::demo-data-1a2b3c"
 QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:demo-batch-queue"
 DLQ_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT}:demo-batch-dlq"
 S3_WRITES = ("s3:PutObject", "s3:DeleteObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:RestoreObject")
-
-
-@pytest.fixture(scope="module")
-def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A function folder with a trained model."""
-    folder = tmp_path_factory.mktemp("fn") / "function"
-    shutil.copytree(FUNCTION_DIR, folder, ignore=shutil.ignore_patterns("model", "__pycache__"))
-    shutil.copytree(model_dir, folder / "model")
-    return folder
 
 
 def up(function_dir: Path, **settings: object):

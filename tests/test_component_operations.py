@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pulumi
@@ -12,20 +11,11 @@ import pytest
 
 from components import MnistPredictor, MnistPredictorArgs
 from components.operations import BatchResources, Operations
-from conftest import FUNCTION_DIR, REGION, deploy
+from conftest import REGION, deploy
 
 TOPIC_ARN = f"arn:aws:sns:{REGION}:123456789012:demo-alarms-2f3a"
 FUNCTION, API, BATCH_FUNCTION = "demo-fn-0d1e", "a1b2c3d4e5", "demo-batch-fn-0d1e"
 QUEUE, DLQ = "demo-queue", "demo-dlq"
-
-
-@pytest.fixture(scope="module")
-def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A function folder with a trained model."""
-    folder = tmp_path_factory.mktemp("fn") / "function"
-    shutil.copytree(FUNCTION_DIR, folder, ignore=shutil.ignore_patterns("model", "local", "__pycache__"))
-    shutil.copytree(model_dir, folder / "model")
-    return folder
 
 
 def up(function_dir: Path, **settings: object):

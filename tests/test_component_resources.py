@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from conftest import FUNCTION_DIR, deploy
 
 COMPONENT = "mnist:index:MnistPredictor"
 SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc._special_sig_key
-
-
-@pytest.fixture(scope="module")
-def function_dir(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A function folder with a trained model, as `python -m training` leaves it."""
-    folder = tmp_path_factory.mktemp("fn") / "function"
-    shutil.copytree(FUNCTION_DIR, folder, ignore=shutil.ignore_patterns("model", "__pycache__"))
-    shutil.copytree(model_dir, folder / "model")
-    return folder
 
 
 def up(function_dir: Path | None, **settings: object):

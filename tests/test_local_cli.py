@@ -124,8 +124,10 @@ def test_serving_mode_works_without_the_held_out_batch_and_stops_cleanly(stop: s
     shutil.copytree(model_dir, copy)
     for name in ("test_features.npy", "test_labels.npy"):
         (copy / name).unlink()
+    # PYTHONFAULTHANDLER: a hang is reported with every thread's stack (SIGABRT below) instead of a bare timeout
     run = subprocess.Popen([sys.executable, "-m", "function.local", "--port", "0", "--model-dir", str(copy)],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONFAULTHANDLER": "1"})
     try:
         # then it still serves: the ready line comes out
         ready = json.loads(run.stdout.readline())
@@ -133,6 +135,11 @@ def test_serving_mode_works_without_the_held_out_batch_and_stops_cleanly(stop: s
     finally:
         # when stopped right after the ready line
         run.send_signal(stop)
-        _, rest = run.communicate(timeout=30)
+        try:
+            _, rest = run.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            run.send_signal(signal.SIGABRT)
+            _, rest = run.communicate(timeout=30)
+            pytest.fail(f"did not stop within 30 s; its threads:\n{rest}")
     # then it stops cleanly: exit 0, "stopping", no traceback
     assert run.returncode == 0 and rest.strip().splitlines()[-1] == "stopping" and "Traceback" not in rest
