@@ -160,7 +160,10 @@ def serve(args: argparse.Namespace) -> int:
         if args.once:
             return round_trip(url, model_dir, args.confusion)
         log(f"serving POST {url} and the drawing page at http://{host}:{port}/ (Ctrl-C to stop)")
-        thread.join()
+        # Short waits, not one join(): a signal the kernel hands to another thread only reaches Python when the
+        # main thread wakes, and a main thread blocked in join() forever never would (seen: Ctrl-C ignored).
+        while thread.is_alive():
+            thread.join(timeout=0.5)
     except KeyboardInterrupt:
         batch.stop()  # first, so the poller says nothing after the last line
         log("stopping")
