@@ -24,9 +24,16 @@ def project_requirements() -> list[str]:
     return [line.split("#")[0].strip() for line in lines if line.split("#")[0].strip()]
 
 
-def installed_bytes(requirements: list[str], log) -> int | None:
-    """Sum of the unpacked wheel files for Lambda's platform and Python 3.12; None if they cannot be downloaded."""
-    key = hashlib.sha256(json.dumps([requirements, PLATFORMS]).encode()).hexdigest()[:12]
+def shipped(path: str) -> bool:
+    """Whether a file of an unpacked wheel stays in the image: function/Dockerfile drops numpy's test suites."""
+    parts = path.split("/")
+    return not (parts[0] == "numpy" and "tests" in parts[1:-1])
+
+
+def installed_bytes(requirements: list[str], log, prune: bool = False) -> int | None:
+    """Sum of the unpacked wheel files for Lambda's platform and Python 3.12 (with prune, only what the project's
+    image keeps); None if they cannot be downloaded."""
+    key = hashlib.sha256(json.dumps([requirements, PLATFORMS, prune]).encode()).hexdigest()[:12]
     cached = CACHE / f"deps-{key}.json"
     if cached.exists():
         return json.loads(cached.read_text())["bytes"]
@@ -43,7 +50,7 @@ def installed_bytes(requirements: list[str], log) -> int | None:
         total = 0
         for wheel in Path(folder).glob("*.whl"):
             with zipfile.ZipFile(wheel) as archive:
-                total += sum(info.file_size for info in archive.infolist())
+                total += sum(info.file_size for info in archive.infolist() if not prune or shipped(info.filename))
     CACHE.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps({"requirements": requirements, "bytes": total}))
     return total

@@ -97,7 +97,7 @@ def test_a_full_run_that_misses_a_goal_exits_non_zero(monkeypatch: pytest.Monkey
     monkeypatch.setattr(cli.data, "mnist_shaped", lambda: tmp_path / "x.npz")
     monkeypatch.setattr(cli.data, "prepare", lambda spec, log: type("P", (), {"name": "fake", "X_test": [0], "project_model": tmp_path})())
     monkeypatch.setattr(cli.runner, "measure", lambda *args: [side, side])
-    monkeypatch.setattr(cli.deps, "installed_bytes", lambda *args: 1)
+    monkeypatch.setattr(cli.deps, "installed_bytes", lambda *args, **kwargs: 1)
     monkeypatch.setattr(cli, "figures", lambda *args: dict(measured))
     monkeypatch.setattr(cli.metrics_cost, "measure", lambda runs: {})
     monkeypatch.setattr(cli.metrics_cost, "note", lambda *args: "- metrics: not measured here")

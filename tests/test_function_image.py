@@ -93,3 +93,15 @@ def test_runtime_requirements_resolve_to_lambda_platform_wheels(arch: str, tmp_p
     wheels = [p.name for p in tmp_path.glob("*.whl")]
     assert {name.split("-")[0].lower() for name in wheels} >= {"numpy", "pillow"}
     assert all(arch in name for name in wheels if "none-any" not in name)
+
+
+def test_the_image_drops_exactly_what_the_benchmark_leaves_out_of_its_size() -> None:
+    from bench.deps import shipped
+
+    # the Dockerfile removes numpy's test suites after installing, and the benchmark's size leaves out the same files
+    (run,) = _instructions("RUN")
+    assert 'find "${LAMBDA_TASK_ROOT}/numpy" -depth -type d -name tests -exec rm -rf {} +' in run
+    assert not shipped("numpy/_core/tests/test_multiarray.py") and not shipped("numpy/linalg/tests/test_linalg.py")
+    # and nothing the function imports: numpy's modules, numpy.testing, other packages' files
+    assert all(shipped(p) for p in ("numpy/_core/multiarray.py", "numpy/testing/__init__.py", "PIL/tests/x.py",
+                                    "numpy.libs/libscipy_openblas.so"))
