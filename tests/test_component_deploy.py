@@ -12,7 +12,7 @@ import pytest
 
 import components.predictor as predictor
 from conftest import ROOT
-from test_component_resources import function_dir, up  # noqa: F401 - function_dir: a fixture, used by name
+from test_component_resources import up
 
 COMPONENT = "mnist:index:MnistPredictor"
 POLICY = json.loads((ROOT / "docs" / "deployer-policy.json").read_text())
