@@ -33,16 +33,19 @@ print(json.dumps({"result": result, "peak_mb": peak, "seconds": round(time.perf_
 """
 
 
-def make_rows(rows: int, folder: Path) -> Path:
-    """`rows` uint8 rows of 784 pixels in one .npy, written through a memory map (never all in memory)."""
-    with np.load(mnist_shaped(), allow_pickle=False) as data:
-        X = data["X"]
-    path = folder / "rows.npy"
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(rows, X.shape[1]))
+def repeated_npy(X: np.ndarray, rows: int, path: Path) -> Path:
+    """A .npy of `rows` rows, X repeated, written through a memory map (never all in memory)."""
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=X.dtype, shape=(rows, X.shape[1]))
     for start in range(0, rows, len(X)):
         out[start:start + len(X)] = X[: rows - start]
     out.flush()
     return path
+
+
+def make_rows(rows: int, folder: Path) -> Path:
+    """`rows` uint8 rows of 784 pixels (the MNIST-shaped set, repeated) in one .npy."""
+    with np.load(mnist_shaped(), allow_pickle=False) as data:
+        return repeated_npy(data["X"], rows, folder / "rows.npy")
 
 
 def split(path: Path, parts: int, folder: Path) -> list[Path]:

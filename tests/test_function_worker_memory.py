@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.batch_scale import repeated_npy
 from conftest import DATA_BUCKET, FUNCTION_DIR, ROOT
 from test_function_worker import sqs_event
 
@@ -37,12 +38,7 @@ def test_a_npy_far_larger_than_the_budget_scores_in_bounded_memory(s3, s3_server
     # given a 200 MB .npy under incoming/ (float64 rows of the held-out batch, repeated), written without loading it
     X = np.load(model_dir / "test_features.npy").astype(np.float64)
     rows = OBJECT_MB * 1024 * 1024 // (X.shape[1] * 8)
-    path = tmp_path / "big.npy"
-    big = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(rows, X.shape[1]))
-    for start in range(0, rows, len(X)):
-        big[start:start + len(X)] = X[: rows - start]
-    big.flush()
-    del big
+    path = repeated_npy(X, rows, tmp_path / "big.npy")
     s3.upload_file(str(path), DATA_BUCKET, "incoming/memory/big.npy")
     # when a fresh handler process scores it
     env = {**os.environ, "ALLOWED_BUCKETS": DATA_BUCKET, "AWS_ENDPOINT_URL_S3": s3_server, "MODEL_DIR": str(model_dir)}
