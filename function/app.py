@@ -33,6 +33,7 @@ MAX_CSV_BYTES = int(os.environ.get("MAX_CSV_BYTES", 16 * 1024 * 1024))
 # A JSON float costs a 24-byte object once parsed: 6 MB (the inline cap) keeps the worst case inside 256 MB.
 MAX_JSON_BYTES = int(os.environ.get("MAX_JSON_BYTES", 6 * 1024 * 1024))
 MAX_ROWS = int(os.environ.get("MAX_ROWS", 10_000))
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # an S3 object with one of these is one digit image
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 - 1024  # Lambda's response cap, less room for the envelope
 
 
@@ -177,12 +178,12 @@ def _rows(request: dict[str, Any], raw: str, fields: dict[str, Any]) -> np.ndarr
         fields["source"] = "inline"
         return batch.from_instances(request["instances"], raw)
     if keys == {"images"}:
-        fields["source"] = "images"
+        fields["source"] = "image"  # one label for every image input: metrics.SOURCES counts by it
         return image_rows(encoded=request["images"])
     if keys == {"bucket", "key"}:
         fields["source"] = "s3"
         bucket, key = S3.check(request["bucket"], request["key"])
-        if key.lower().endswith((".png", ".jpg", ".jpeg")):
+        if key.lower().endswith(IMAGE_SUFFIXES):
             return image_rows([S3.read(bucket, key)])
         limits = batch.Limits(MAX_OBJECT_BYTES, MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_ROWS, MODEL.n_features,
                               VALUE_RANGE)

@@ -25,13 +25,12 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, Con
 import batch
 import npystream
 from app import MAX_CSV_BYTES, MAX_JSON_BYTES, MAX_OBJECT_BYTES, MAX_ROWS, METRICS, MODEL, MODEL_INFO, VALUE_RANGE
-from app import image_rows
+from app import IMAGE_SUFFIXES, image_rows
 from errors import Forbidden, InvalidRows, NotFound, RequestError, TooLarge, UpstreamError, UpstreamTimeout
 from logs import get_logger
 from source import _client_error, allowed_buckets  # the API's S3 error mapping, shared rather than copied
 
 INCOMING, PREDICTIONS, ERRORS = "incoming/", "predictions/", "errors/"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")  # one digit per object, normalised as POST /predict does
 # Retrying may fix these (S3 busy, an event delivered before its object is readable, a role not yet in effect);
 # every other RequestError is the object's own fault and is written to errors/.
 TRANSIENT = (Forbidden, NotFound, UpstreamError, UpstreamTimeout)

@@ -91,6 +91,20 @@ def test_a_good_request_counts_its_rows_latency_source_and_cold_start(metered: M
     assert request_metrics(capsys)[0]["ColdStart"] == 0
 
 
+def test_images_count_under_the_image_source_however_they_are_sent(metered: ModuleType, model_dir, capsys) -> None:
+    import base64
+
+    from digit_images import picture, png
+
+    # given one held-out digit as a PNG, sent in the "images" list
+    row = np.load(model_dir / "test_features.npy")[0]
+    data = png(picture(row, metered.VALUE_RANGE[1]))
+    capsys.readouterr()
+    status, _ = call(metered, {"images": [base64.b64encode(data).decode()]})
+    # then the request counts as an image request, one of the sources the dashboard plots
+    assert status == 200 and request_metrics(capsys)[1] == "image" and "image" in metrics.SOURCES
+
+
 def test_a_4xx_counts_as_a_client_error_and_leaks_no_request_data(metered: ModuleType, capsys) -> None:
     capsys.readouterr()
     status, _ = call(metered, {"bucket": DATA_BUCKET, "key": "private/secret-name-4242.npy"})
