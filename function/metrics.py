@@ -13,6 +13,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from logs import get_logger
+
 NAMESPACE_ENV = "METRICS_NAMESPACE"
 
 # Every metric the code emits, with its CloudWatch unit; the dashboard and alarms use the same names.
@@ -60,11 +62,14 @@ class Emitter:
     def _flush(self, values: Mapping[str, float], dimensions: Mapping[str, str] | None = None) -> None:
         if self._metrics is None:
             return
-        for name, value in values.items():
-            self._metrics.add_metric(name=name, unit=UNITS[name], value=value)
-        for name, value in (dimensions or {}).items():
-            self._metrics.add_dimension(name=name, value=value)
-        self._metrics.flush_metrics(raise_on_empty_metrics=True)
+        try:
+            for name, value in values.items():
+                self._metrics.add_metric(name=name, unit=UNITS[name], value=value)
+            for name, value in (dimensions or {}).items():
+                self._metrics.add_dimension(name=name, value=value)
+            self._metrics.flush_metrics(raise_on_empty_metrics=True)
+        except Exception:  # a metric is never worth a failed response or a retried object
+            get_logger().warning("could not write metrics", exc_info=True)
 
     def mark_ready(self) -> None:
         """Called at the end of init: the process's age then is its init duration, as far as the code can see.

@@ -102,7 +102,7 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
         fields.update(rows=len(predictions), status=200)
         _put(bucket, f"{PREDICTIONS}{path}.json", {"predictions": predictions.tolist(), "count": len(predictions),
                                                    "model": MODEL_INFO, "source": source})
-        _metric(METRICS.object_scored, len(predictions), _lag(seen))
+        METRICS.object_scored(len(predictions), _lag(seen))
     except TRANSIENT as exc:
         fields.update(status=exc.status, error_type=type(exc).__name__)
         logger.warning(f"transient failure, the message will be retried: {exc}", extra=fields)
@@ -110,7 +110,7 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
     except RequestError as exc:  # the object itself is at fault: retrying cannot help
         fields.update(status=exc.status, error_type=type(exc).__name__)
         _put(bucket, f"{ERRORS}{path}.json", {"error": str(exc), "status": exc.status, "source": source})
-        _metric(METRICS.object_failed, _lag(seen))
+        METRICS.object_failed(_lag(seen))
     except Exception:
         fields.update(status=500)
         logger.exception("unexpected error, the message will be retried", extra=fields)
@@ -123,13 +123,6 @@ def score_object(bucket: str, key: str, request_id: str) -> None:
 def _lag(seen: dict[str, float]) -> float:
     """Seconds from the object's creation (S3's LastModified) to now, when its outcome is written."""
     return max(0.0, time.time() - seen["created"]) if "created" in seen else 0.0
-
-
-def _metric(write: Callable[..., None], *values: float) -> None:
-    try:
-        write(*values)
-    except Exception:  # a metric is never worth a retried object
-        logger.warning("could not write metrics", exc_info=True)
 
 
 def _score(bucket: str, key: str, source: dict[str, Any], seen: dict[str, float]) -> np.ndarray:

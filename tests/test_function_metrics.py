@@ -192,3 +192,17 @@ def test_local_mode_prints_no_metrics_and_never_imports_powertools(model_dir) ->
     # then the same JSON log line as before, and no EMF document
     assert lines[-1] == {"status": 200, "powertools": False}
     assert [line["message"] for line in lines[:-1]] == ["predict"] and not emf_lines(done.stdout)
+
+
+def test_a_failing_metrics_write_never_fails_the_request(metered: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    # given an EMF writer that breaks (a bad dimension value, a Powertools bug)
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("EMF writer broke")
+
+    monkeypatch.setattr(metered.METRICS._metrics, "flush_metrics", broken)
+    # when a request is handled, then it still gets its answer, and the failure is logged as a warning
+    status, body = call(metered, {"instances": [[0] * metered.MODEL.n_features]})
+    assert status == 200 and body["count"] == 1
+    assert any(r.levelname == "WARNING" and r.getMessage() == "could not write metrics" for r in caplog.records)
+
