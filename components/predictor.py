@@ -64,19 +64,19 @@ class MnistPredictor(pulumi.ComponentResource):
         self._check_model()
 
         bucket = self._bucket()
-        image = self._image()
+        image_uri = self._image()
         log_group = self._log_group("fn", "function")
         role = self._role(bucket, log_group)
-        function, target = self._function(image, role, bucket, log_group)
+        function, target = self._function(image_uri, role, bucket, log_group)
         api, stage = self._api(function, target)
-        self._batch(bucket, image)
+        self._batch(bucket, image_uri)
         self._operations(function, api)
 
         self.url = stage.invoke_url.apply(lambda base: base.rstrip("/") + "/predict")
         self.bucket_name = bucket.bucket
         self.function_name = function.name
         self.repository_url = self._repository.repository_url
-        self.image_uri = self._image_uri(image)
+        self.image_uri = image_uri
         self.api_id = api.id
         self.log_group_name = log_group.name
         self.register_outputs({
@@ -125,7 +125,7 @@ class MnistPredictor(pulumi.ComponentResource):
             self.sample_key = obj.key
         return bucket
 
-    def _image(self) -> docker_build.Image:
+    def _image(self) -> pulumi.Output[str]:
         args, n = self._args, self._name
         self._repository = repo = aws.ecr.Repository(
             f"{n}-repo", force_delete=True, image_scanning_configuration={"scan_on_push": True},
@@ -137,16 +137,14 @@ class MnistPredictor(pulumi.ComponentResource):
         # single-platform manifest, which Lambda needs, on the classic and the containerd image store alike.
         # The classic builder mis-builds foreign platforms on the containerd store (moby#47823; docs/deploy.md).
         context = artifacts.portable(self._dir)  # relative: another checkout or CI runner sees no change
-        return docker_build.Image(
+        image = docker_build.Image(
             f"{n}-image", context={"location": context}, dockerfile={"location": f"{context}/Dockerfile"},
             platforms=[args.platform], push=True, tags=[repo.repository_url.apply(lambda url: f"{url}:latest")],
             registries=[{"address": repo.repository_url, "username": token.user_name,
                          "password": pulumi.Output.secret(token.password)}],
             opts=self._child)
-
-    def _image_uri(self, image: docker_build.Image) -> pulumi.Output[str]:
-        # By digest, never by tag: a new image then redeploys the function.
-        return pulumi.Output.concat(self._repository.repository_url, "@", image.digest)
+        # By digest, never by tag: a new image then redeploys the functions.
+        return pulumi.Output.concat(repo.repository_url, "@", image.digest)
 
     def _log_group(self, role: str, what: str, name_prefix: str | None = None) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(f"{self._name}-{role}-logs", name_prefix=name_prefix,
@@ -168,7 +166,7 @@ class MnistPredictor(pulumi.ComponentResource):
                                                      policy=operations.xray_policy(), opts=self._child))
         return role
 
-    def _function(self, image: docker_build.Image, role: aws.iam.Role, bucket: aws.s3.Bucket,
+    def _function(self, image_uri: pulumi.Output[str], role: aws.iam.Role, bucket: aws.s3.Bucket,
                   log_group: aws.cloudwatch.LogGroup) -> tuple[aws.lambda_.Function, pulumi.Output[str] | None]:
         args, n = self._args, self._name
         held = args.reserved_concurrency or args.provisioned_concurrency
@@ -177,7 +175,7 @@ class MnistPredictor(pulumi.ComponentResource):
             pulumi.log.info(f"{n}: holding {held} concurrent executions needs an account concurrency quota of at "
                             f"least {held + 100}; new accounts (quota 10) cannot (docs/deploy.md)", resource=self)
         function = aws.lambda_.Function(
-            f"{n}-fn", package_type="Image", image_uri=self._image_uri(image),
+            f"{n}-fn", package_type="Image", image_uri=image_uri,
             role=role.arn, architectures=[args.architecture], memory_size=args.memory_size, timeout=args.timeout,
             environment={"variables": {"ALLOWED_BUCKETS": bucket.bucket, "LOG_LEVEL": "INFO",
                                        **operations.function_environment(args)}},
@@ -197,7 +195,7 @@ class MnistPredictor(pulumi.ComponentResource):
         self._alias = alias
         return function, alias.name
 
-    def _batch(self, bucket: aws.s3.Bucket, image: docker_build.Image) -> None:
+    def _batch(self, bucket: aws.s3.Bucket, image_uri: pulumi.Output[str]) -> None:
         # Resources rather than outputs, for alarms and for callers wiring more consumers (None when batch is off).
         self.batch_function: aws.lambda_.Function | None = None
         self.queue: aws.sqs.Queue | None = None
@@ -205,7 +203,7 @@ class MnistPredictor(pulumi.ComponentResource):
         self.incoming_prefix = self.queue_url = pulumi.Output.from_input("")
         if not self._args.batch:
             return
-        scoring = BatchScoring(self._name, self._args, bucket, self._image_uri(image), self)
+        scoring = BatchScoring(self._name, self._args, bucket, image_uri, self)
         self.batch_function, self.queue, self.dead_letter_queue = (scoring.batch_function, scoring.queue,
                                                                    scoring.dead_letter_queue)
         self.incoming_prefix = pulumi.Output.from_input(INCOMING_PREFIX)
